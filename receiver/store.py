@@ -1,0 +1,107 @@
+"""The one module that talks to Redis: one round trip per push, whatever the batch size.
+
+A Lua script receives every entry of the request and, atomically and in order, skips records
+whose id was published within the dedupe window, XADDs the rest (trimming by MINID), and marks
+them seen. It marks a record seen only after its XADD succeeded, so a failing script never
+hides a record that was not published.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import redis
+from redis.cluster import RedisCluster
+
+# KEYS: the streams and dedupe keys the entries name, by index.
+# ARGV: ttl_ms, minid, then per entry: stream index, dedupe index (0: no dedupe), field count,
+#       then field/value pairs.
+# Returns per entry the stream id, or 0 when the record was a duplicate.
+PUBLISH_LUA = """
+local ttl, minid = ARGV[1], ARGV[2]
+local out, i = {}, 3
+while i <= #ARGV do
+  local s, d, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local first, last = i + 3, i + 2 + n
+  if d > 0 and redis.call('EXISTS', KEYS[d]) == 1 then
+    out[#out + 1] = 0
+  else
+    local id
+    if minid ~= '' then
+      id = redis.call('XADD', KEYS[s], 'MINID', '~', minid, '*', unpack(ARGV, first, last))
+    else
+      id = redis.call('XADD', KEYS[s], '*', unpack(ARGV, first, last))
+    end
+    if d > 0 then redis.call('SET', KEYS[d], id, 'PX', ttl) end
+    out[#out + 1] = id
+  end
+  i = last + 1
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Streams:
+    """Stream and key names under a prefix (`sms` → `sms:dlr`, `sms:mo`, `sms:deadletter`)."""
+
+    prefix: str = "sms"
+
+    def stream(self, kind: str) -> str:
+        return f"{self.prefix}:{kind}"
+
+    def seen(self, event_id: str) -> str:
+        return f"{self.prefix}:seen:{event_id}"
+
+    @property
+    def all(self) -> tuple[str, str, str]:
+        return self.stream("dlr"), self.stream("mo"), self.stream("deadletter")
+
+
+def connect(url: str, *, cluster: bool = False, timeout: float = 5.0) -> redis.Redis:
+    """A client for a Redis (or, with `cluster`, Redis Cluster) URL; connects lazily."""
+    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
+               "health_check_interval": 30}
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return redis.Redis.from_url(url, **options)
+
+
+class Publisher:
+    """Publishes the entries of one push in one script call."""
+
+    def __init__(self, client: redis.Redis, streams: Streams, *, dedupe_ttl: float,
+                 retention: float | None) -> None:
+        self.client = client
+        self.streams = streams
+        self.dedupe_ms = int(dedupe_ttl * 1000)
+        self.retention_ms = int(retention * 1000) if retention else 0
+        self._script = client.register_script(PUBLISH_LUA)
+
+    def publish(self, entries: Sequence[tuple[str, Mapping[str, str | bytes]]]) -> list[bool]:
+        """XADD `(kind, fields)` entries; events are deduped by id, dead letters never.
+
+        Returns, per entry, True when it was added and False when it was a duplicate.
+        Raises redis.RedisError when Redis did not take them (nothing was acked then).
+        """
+        if not entries:
+            return []
+        keys: list[str] = []
+        index: dict[str, int] = {}
+
+        def key(name: str) -> int:
+            if name not in index:
+                keys.append(name)
+                index[name] = len(keys)
+            return index[name]
+
+        minid = f"{int(time.time() * 1000) - self.retention_ms}-0" if self.retention_ms else ""
+        args: list[str | bytes | int] = [self.dedupe_ms, minid]
+        for kind, fields in entries:
+            dedupe = key(self.streams.seen(fields["id"])) if kind != "deadletter" else 0
+            args += [key(self.streams.stream(kind)), dedupe, 2 * len(fields)]
+            for name, value in fields.items():
+                args += [name, value]
+        return [added != 0 for added in self._script(keys=keys, args=args)]
+

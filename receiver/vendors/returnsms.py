@@ -1,0 +1,134 @@
+"""聚合云 and the many platforms speaking its `<returnsms>` XML, vendor doc 004.
+
+The XML arrives as the request body, or inside a form field (`msg=`); reports (`<statusbox>`)
+and replies (`<callbox>`) may be mixed in one document::
+
+    POST /push/returnsms  Content-Type: text/xml
+    <?xml version="1.0" encoding="utf-8" ?>
+    <returnsms>
+      <statusbox><mobile>15023239810</mobile><taskid>1212</taskid><status>10</status>
+        <receivetime>2011-12-02 22:12:11</receivetime><errorcode>DELIVRD</errorcode><extno>01</extno></statusbox>
+      <callbox><mobile>15023239811</mobile><taskid>1212</taskid><content>你好，我不需要</content>
+        <receivetime>2011-12-02 22:12:11</receivetime><extno>01</extno></callbox>
+    </returnsms>
+
+`<status>` 10 is success and 20 failure; `<errorcode>` is the upstream gateway's word, detail
+only, and may contradict `status` (status-codes.md rule 1).
+"""
+from __future__ import annotations
+
+import re
+from xml.etree.ElementTree import Element, ParseError, tostring
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from .. import normalize, status
+from .base import Adapter, Decoded, Options, Push, Undecodable
+
+_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*\?>", re.I)
+FORM_FIELDS = ("msg", "xml", "data", "content", "returnsms")
+
+
+def decode(push: Push, options: Options) -> Decoded:
+    """Decode a `<returnsms>` document of `<statusbox>` and `<callbox>` records."""
+    document, account = _document(push, options)
+    root = _parse(document, options)
+    if _tag(root) != "returnsms":
+        raise Undecodable(f"XML root is <{_tag(root)}>, expected <returnsms>")
+    result = Decoded(account=account)
+    for box in root:
+        name = _tag(box)
+        if name == "statusbox":
+            _add(result, _report(box, options), box)
+        elif name == "callbox":
+            _add(result, _reply(box, options), box)
+        elif name == "errorstatus":
+            result.bad.append((f"vendor sent an error status: {_text(box, 'error')} "
+                               f"{_text(box, 'remark')}".strip(), _raw(box)))
+    if not result.records and not result.bad:
+        raise Undecodable("<returnsms> holds no <statusbox> or <callbox>")
+    return result
+
+
+def _document(push: Push, options: Options) -> tuple[bytes, str | None]:
+    body = push.body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if body.startswith(b"<"):
+        pairs = normalize.form(push.query)
+        xml = body
+    else:
+        pairs = normalize.form(push.query) + normalize.form(push.body)
+        found = {k.decode("latin-1").lower(): v for k, v in pairs}
+        xml = next((found[f] for f in FORM_FIELDS if found.get(f, b"").lstrip().startswith(b"<")),
+                   None)
+        if xml is None:
+            xml = next((v for v in found.values() if v.lstrip().startswith(b"<")), None)
+        if xml is None:
+            raise Undecodable("no XML in the body or in a form field")
+    account = next((normalize.text(v, options.encoding).strip() for k, v in pairs
+                    if k.lower() in (b"account", b"userid")), None)
+    return xml.strip(), account or None
+
+
+def _parse(document: bytes, options: Options) -> Element:
+    try:
+        return fromstring(document, forbid_dtd=True)
+    except DefusedXmlException as problem:
+        raise Undecodable(f"XML refused: {type(problem).__name__}") from None
+    except (ParseError, ValueError, LookupError):
+        pass
+    # The declared encoding may be wrong or unknown to expat (GB2312 bytes declared utf-8 and
+    # the reverse): decode the bytes ourselves and parse the text without its declaration.
+    text = normalize.text(_DECLARATION.sub(b"", document), options.encoding)
+    try:
+        return fromstring(text, forbid_dtd=True)
+    except DefusedXmlException as problem:
+        raise Undecodable(f"XML refused: {type(problem).__name__}") from None
+    except (ParseError, ValueError) as problem:
+        raise Undecodable(f"XML does not parse: {problem}") from None
+
+
+def _tag(element: Element) -> str:
+    return str(element.tag).rsplit("}", 1)[-1].strip().lower()
+
+
+def _text(box: Element, name: str) -> str:
+    for child in box:
+        if _tag(child) == name:
+            return (child.text or "").strip()
+    return ""
+
+
+def _raw(box: Element) -> str:
+    return tostring(box, encoding="unicode").strip()
+
+
+def _report(box: Element, options: Options) -> dict:
+    code, detail = _text(box, "status"), _text(box, "errorcode")
+    return {"kind": "dlr", "mobile": _text(box, "mobile"), "batch_id": _text(box, "taskid"),
+            "link_id": _text(box, "linkid"), "vendor_status": code or detail,
+            "error_code": detail if code else None,
+            "status": status.classify_returnsms(code, detail),
+            "reported_at": normalize.local_time(_text(box, "receivetime"), options.zone),
+            "ext_no": _text(box, "extno")}
+
+
+def _reply(box: Element, options: Options) -> dict:
+    return {"kind": "mo", "mobile": _text(box, "mobile"), "batch_id": _text(box, "taskid"),
+            "link_id": _text(box, "linkid"), "text": _text(box, "content"),
+            "sent_at": normalize.local_time(_text(box, "receivetime"), options.zone),
+            "ext_no": _text(box, "extno")}
+
+
+def _add(result: Decoded, record: dict, box: Element) -> None:
+    raw = _raw(box)
+    mobile = normalize.mobile(record["mobile"])
+    if not mobile:
+        result.bad.append((f"no usable mobile in {record['mobile']!r}", raw))
+    elif record["kind"] == "dlr" and not record["vendor_status"]:
+        result.bad.append(("report without a status or errorcode", raw))
+    else:
+        result.records.append({**record, "mobile": mobile, "raw": raw})
+
+
+ADAPTER = Adapter(slug="returnsms", decode=decode, encoding="utf-8", doc="004")
