@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import gunicorn_compat, settings as _settings
+from .spool import DurableStore, Spool
 from .store import Publisher, Streams, connect
 
 __version__ = "0.1.0"
@@ -25,9 +26,12 @@ def create_app(config: _settings.Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_count)
     client = connect(config.redis_url, cluster=config.redis_cluster, timeout=config.redis_timeout)
     app.extensions["receiver.redis"] = client
-    app.extensions["receiver.publisher"] = Publisher(
-        client, Streams(config.stream_prefix), dedupe_ttl=config.dedupe_ttl,
-        retention=config.retention)
+    publisher = Publisher(client, Streams(config.stream_prefix), dedupe_ttl=config.dedupe_ttl,
+                          retention=config.retention, durability=config.redis_durability,
+                          wait_ms=int(config.redis_timeout * 1000))
+    app.extensions["receiver.publisher"] = publisher
+    app.extensions["receiver"] = DurableStore(publisher.publish, Spool(config.spool_dir),
+                                              replay_interval=config.replay_interval)
 
     from .views import bp, plain_error
     app.register_blueprint(bp)

@@ -93,6 +93,17 @@ def record_id(event: Mapping[str, str]) -> str:
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def letter_id(letter: Mapping[str, str | bytes]) -> str:
+    """Dedupe id of a dead letter: the same letter spooled and replayed is published once."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(letter):
+        value = letter[name]
+        digest.update(name.encode() + b"\x1f")
+        digest.update((value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass"))
+                      + b"\x1e")
+    return "dl-" + digest.hexdigest()
+
+
 def complete(record: Mapping[str, Any], vendor: str, received_at: str) -> dict[str, str]:
     """A decoded record as a stream entry: non-empty fields as strings, plus vendor/time/id."""
     event = {k: str(v) for k, v in record.items() if v is not None and v != ""}
@@ -108,4 +119,4 @@ def check(event: Mapping[str, Any], kind: str | None = None) -> dict[str, list[s
 
 
 __all__ = ["DlrEvent", "MoEvent", "DeadLetter", "SCHEMAS", "ValidationError", "complete",
-           "check", "now", "record_id"]
+           "check", "now", "record_id", "letter_id"]

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from environs import Env, EnvValidationError
 from marshmallow import ValidationError
 
+from .store import DURABILITY
 from .vendors import REGISTRY
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -38,13 +39,16 @@ class VendorSettings:
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_cluster: bool = False
-    redis_timeout: float = 2.0
+    redis_timeout: float = 1.0
+    redis_durability: str = "memory"
     stream_prefix: str = "sms"
     dedupe_ttl: float = 48 * 3600
     retention: float = 7 * 24 * 3600
     max_body: int = 1024 * 1024
     proxy_count: int = 0
     data_dir: Path = Path("receiver-data")
+    spool_dir: Path = Path("receiver-data/spool")
+    replay_interval: float = 1.0
     vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
 
 
@@ -100,9 +104,13 @@ def load() -> Settings:
             stream_prefix=env.str("STREAM_PREFIX", "sms", validate=lambda v: bool(v.strip())),
             dedupe_ttl=env.timedelta("DEDUPE_TTL", timedelta(hours=48), validate=lambda d: d.total_seconds() > 0),
             retention=env.timedelta("RETENTION", timedelta(days=7), validate=lambda d: d.total_seconds() >= 0),
+            redis_durability=env.str("REDIS_DURABILITY", "memory",
+                                     validate=lambda v: v in DURABILITY),
             max_body=env.int("MAX_BODY", Settings.max_body, validate=_positive),
             proxy_count=env.int("PROXY_COUNT", 0, validate=lambda n: n >= 0),
             data_dir=env.path("DATA_DIR", "receiver-data"),
+            spool_dir=env.str("SPOOL_DIR", ""),
+            replay_interval=env.float("REPLAY_INTERVAL", 1.0, validate=lambda v: v >= 0),
         )
         vendors = {}
         for slug, adapter in REGISTRY.items():
@@ -125,6 +133,7 @@ def load() -> Settings:
     if values["redis_url"].split("://", 1)[0] not in ("redis", "rediss", "unix"):
         raise SettingsError("RECEIVER_REDIS_URL: must start with redis://, rediss:// or unix://")
     values["data_dir"] = Path(values["data_dir"])
+    values["spool_dir"] = Path(values["spool_dir"] or values["data_dir"] / "spool")
     values["dedupe_ttl"] = values["dedupe_ttl"].total_seconds()
     values["retention"] = values["retention"].total_seconds()
     return Settings(**values, vendors={

@@ -1,9 +1,10 @@
 """The one module that talks to Redis: one round trip per push, whatever the batch size.
 
-A Lua script receives every entry of the request and, atomically and in order, skips records
-whose id was published within the dedupe window, XADDs the rest (trimming by MINID), and marks
-them seen. It marks a record seen only after its XADD succeeded, so a failing script never
-hides a record that was not published.
+A Lua script receives every entry of the request and, atomically and in order, skips entries
+whose dedupe id was published within the dedupe window, XADDs the rest (trimming by MINID),
+and marks them seen. It marks an entry seen only after its XADD succeeded, so a failing script
+never hides an entry that was not published. With a durability setting, a WAIT or WAITAOF is
+pipelined behind the script: still one round trip.
 """
 from __future__ import annotations
 
@@ -14,17 +15,31 @@ from typing import Mapping, Sequence
 import redis
 from redis.cluster import RedisCluster
 
+Entry = tuple[str, str, Mapping[str, "str | bytes"]]  # (kind, dedupe id, fields)
+
+# RECEIVER_REDIS_DURABILITY: what "in Redis" means before the vendor gets its ack.
+DURABILITY = {
+    "memory": None,                    # the script ran (Redis' own persistence settings apply)
+    "aof": ("WAITAOF", 1, 0),          # fsynced to the local AOF (Redis >= 7.2, Valkey)
+    "replica": ("WAIT", 1),            # copied to at least one replica
+    "aof+replica": ("WAITAOF", 1, 1),  # fsynced locally and on a replica
+}
+
+
+class NotDurable(redis.RedisError):
+    """The script ran but the durability asked for was not confirmed in time."""
+
 # KEYS: the streams and dedupe keys the entries name, by index.
-# ARGV: ttl_ms, minid, then per entry: stream index, dedupe index (0: no dedupe), field count,
-#       then field/value pairs.
-# Returns per entry the stream id, or 0 when the record was a duplicate.
+# ARGV: ttl_ms, minid, then per entry: stream index, dedupe index, field count, then
+#       field/value pairs.
+# Returns per entry the stream id, or 0 when the entry was a duplicate.
 PUBLISH_LUA = """
 local ttl, minid = ARGV[1], ARGV[2]
 local out, i = {}, 3
 while i <= #ARGV do
   local s, d, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local first, last = i + 3, i + 2 + n
-  if d > 0 and redis.call('EXISTS', KEYS[d]) == 1 then
+  if redis.call('EXISTS', KEYS[d]) == 1 then
     out[#out + 1] = 0
   else
     local id
@@ -33,7 +48,7 @@ while i <= #ARGV do
     else
       id = redis.call('XADD', KEYS[s], '*', unpack(ARGV, first, last))
     end
-    if d > 0 then redis.call('SET', KEYS[d], id, 'PX', ttl) end
+    redis.call('SET', KEYS[d], id, 'PX', ttl)
     out[#out + 1] = id
   end
   i = last + 1
@@ -72,18 +87,22 @@ class Publisher:
     """Publishes the entries of one push in one script call."""
 
     def __init__(self, client: redis.Redis, streams: Streams, *, dedupe_ttl: float,
-                 retention: float | None) -> None:
+                 retention: float | None, durability: str = "memory",
+                 wait_ms: int = 1000) -> None:
         self.client = client
         self.streams = streams
         self.dedupe_ms = int(dedupe_ttl * 1000)
         self.retention_ms = int(retention * 1000) if retention else 0
+        self.wait = DURABILITY[durability]
+        self.wait_ms = wait_ms
         self._script = client.register_script(PUBLISH_LUA)
 
-    def publish(self, entries: Sequence[tuple[str, Mapping[str, str | bytes]]]) -> list[bool]:
-        """XADD `(kind, fields)` entries; events are deduped by id, dead letters never.
+    def publish(self, entries: Sequence[Entry]) -> list[bool]:
+        """XADD `(kind, dedupe id, fields)` entries, skipping ids seen in the dedupe window.
 
         Returns, per entry, True when it was added and False when it was a duplicate.
-        Raises redis.RedisError when Redis did not take them (nothing was acked then).
+        Raises redis.RedisError when Redis did not take them, or NotDurable when it did not
+        confirm the durability asked for: either way the caller must not ack from Redis alone.
         """
         if not entries:
             return []
@@ -98,10 +117,19 @@ class Publisher:
 
         minid = f"{int(time.time() * 1000) - self.retention_ms}-0" if self.retention_ms else ""
         args: list[str | bytes | int] = [self.dedupe_ms, minid]
-        for kind, fields in entries:
-            dedupe = key(self.streams.seen(fields["id"])) if kind != "deadletter" else 0
-            args += [key(self.streams.stream(kind)), dedupe, 2 * len(fields)]
+        for kind, dedupe, fields in entries:
+            args += [key(self.streams.stream(kind)), key(self.streams.seen(dedupe)), 2 * len(fields)]
             for name, value in fields.items():
                 args += [name, value]
-        return [added != 0 for added in self._script(keys=keys, args=args)]
+        if self.wait is None:
+            return [added != 0 for added in self._script(keys=keys, args=args)]
+        pipe = self.client.pipeline(transaction=False)
+        self._script(keys=keys, args=args, client=pipe)
+        pipe.execute_command(*self.wait, self.wait_ms)
+        results, confirmed = pipe.execute()
+        needed = self.wait[1:]
+        got = confirmed if isinstance(confirmed, list) else [confirmed]
+        if any(int(have) < want for have, want in zip(got, needed)):
+            raise NotDurable(f"{self.wait[0]} confirmed {got}, needed {list(needed)}")
+        return [added != 0 for added in results]
 

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import events
 from .settings import Settings, VendorSettings
-from .store import Publisher
+from .spool import SpoolError
 from .vendors import REGISTRY, Options, Push, Undecodable
 
 log = logging.getLogger("receiver")
@@ -38,29 +38,29 @@ def push(vendor: str, token: str | None = None) -> Response:
     raw = Push(method=request.method, query=request.query_string, body=body,
                content_type=request.content_type or "")
     entries = _entries(vendor, raw, config, received_at)
-    publisher: Publisher = current_app.extensions["receiver.publisher"]
+    durable = current_app.extensions["receiver"]
     try:
-        added = publisher.publish(entries)
-    except redis.RedisError as problem:
-        log.error("push to %s not stored: Redis failed: %s", vendor, problem)
+        outcome = durable.store(entries)
+    except SpoolError as problem:
+        log.error("push to %s refused: Redis and the spool both failed: %s", vendor, problem)
         abort(503, "storage unavailable, nothing was accepted; retry later")
-    kinds = [kind for kind, _ in entries]
-    log.info("push %s from %s: %d dlr, %d mo, %d dead letters, %d duplicates", vendor,
+    kinds = [kind for kind, _, _ in entries]
+    log.info("push %s from %s: %d dlr, %d mo, %d dead letters, %s", vendor,
              request.remote_addr, kinds.count("dlr"), kinds.count("mo"),
-             kinds.count("deadletter"), added.count(False))
+             kinds.count("deadletter"), outcome)
     return Response(config.ack_body, 200, mimetype="text/plain")
 
 
 def _entries(vendor: str, raw: Push, config: VendorSettings, received_at: str) -> list:
-    """Decode a push into (kind, fields) stream entries, dead letters included."""
-    def dead(reason: str, record: str | None = None) -> tuple[str, dict]:
+    """Decode a push into (kind, dedupe id, fields) stream entries, dead letters included."""
+    def dead(reason: str, record: str | None = None) -> tuple[str, str, dict]:
         letter = {"vendor": vendor, "reason": reason, "received_at": received_at,
                   "remote_addr": request.remote_addr or "", "method": raw.method,
                   "path": request.path, "content_type": raw.content_type,
                   "query": raw.query, "body": raw.body}
         if record is not None:
             letter["record"] = record
-        return "deadletter", letter
+        return "deadletter", events.letter_id(letter), letter
 
     try:
         decoded = REGISTRY[vendor].decode(raw, Options(encoding=config.encoding, zone=config.zone))
@@ -71,7 +71,8 @@ def _entries(vendor: str, raw: Push, config: VendorSettings, received_at: str) -
     entries = []
     for record in decoded.records:
         record.setdefault("account", decoded.account)
-        entries.append((record["kind"], events.complete(record, vendor, received_at)))
+        event = events.complete(record, vendor, received_at)
+        entries.append((record["kind"], event["id"], event))
     entries += [dead(f"bad record: {reason}", record) for reason, record in decoded.bad]
     if not entries and not (raw.body.strip() or raw.query.strip()):
         entries.append(dead("empty push: no query and no body"))

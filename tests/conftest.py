@@ -27,10 +27,10 @@ def r(redis_server):
 
 
 @pytest.fixture
-def app_factory(redis_server, r, monkeypatch):
+def app_factory(redis_server, r, monkeypatch, tmp_path):
     """Build an app with extra RECEIVER_* settings: `app_factory(RECEIVER_TOPEN_TOKEN="s")`."""
     def build(**env):
-        return make_app(redis_server.url, monkeypatch, **env)
+        return make_app(redis_server.url, monkeypatch, tmp_path / "data", **env)
     return build
 
 

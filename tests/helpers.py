@@ -49,8 +49,12 @@ class Case:
         return self.name
 
 
-def make_app(redis_url: str, monkeypatch, **env: str):
+def make_app(redis_url: str, monkeypatch, data_dir: Path, **env: str):
+    """An app on the test Redis, its data (spool) under `data_dir`; the background replayer
+    is off unless RECEIVER_REPLAY_INTERVAL is given (tests drain the spool explicitly)."""
     monkeypatch.setenv("RECEIVER_REDIS_URL", redis_url)
+    monkeypatch.setenv("RECEIVER_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("RECEIVER_REPLAY_INTERVAL", "0")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     app = create_app(settings.load())
