@@ -18,6 +18,9 @@ from pathlib import Path
 import redis
 
 
+SOCKET_NAME = "redis.sock"
+
+
 class ServerNotFound(RuntimeError):
     """No redis-server binary could be found."""
 
@@ -67,6 +70,11 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def socket(self) -> Path:
+        """Also served on a unix socket, so other commands find it from the data dir."""
+        return self.directory.resolve() / SOCKET_NAME
+
     def start(self, timeout: float = 10.0) -> "RedisServer":
         self.directory.mkdir(parents=True, exist_ok=True)
         durable = (["--appendonly", "yes", "--appendfsync", "everysec", "--save", "3600 1"]
@@ -74,7 +82,8 @@ class RedisServer:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.directory.resolve()), "--daemonize", "no",
-             "--logfile", "redis.log", *durable],
+             "--logfile", "redis.log", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+             *durable],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout

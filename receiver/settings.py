@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from environs import Env, EnvValidationError
 from marshmallow import ValidationError
 
+from .redis_server import SOCKET_NAME
 from .store import DURABILITY
 from .vendors import REGISTRY
 
@@ -98,7 +99,7 @@ def load() -> Settings:
 
     with env.prefixed("RECEIVER_"):
         values = dict(
-            redis_url=env.str("REDIS_URL", Settings.redis_url),
+            redis_url=env.str("REDIS_URL", ""),
             redis_cluster=env.bool("REDIS_CLUSTER", False),
             redis_timeout=env.float("REDIS_TIMEOUT", Settings.redis_timeout, validate=_positive),
             stream_prefix=env.str("STREAM_PREFIX", "sms", validate=lambda v: bool(v.strip())),
@@ -130,9 +131,14 @@ def load() -> Settings:
                  sorted(problem.error_messages.items())]
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
 
+    values["data_dir"] = Path(values["data_dir"])
+    if not values["redis_url"]:
+        # No URL: the embedded server of `receiver serve` when its socket is there.
+        embedded = values["data_dir"] / "redis" / SOCKET_NAME
+        values["redis_url"] = (f"unix://{embedded.resolve()}" if embedded.is_socket()
+                               else Settings.redis_url)
     if values["redis_url"].split("://", 1)[0] not in ("redis", "rediss", "unix"):
         raise SettingsError("RECEIVER_REDIS_URL: must start with redis://, rediss:// or unix://")
-    values["data_dir"] = Path(values["data_dir"])
     values["spool_dir"] = Path(values["spool_dir"] or values["data_dir"] / "spool")
     values["dedupe_ttl"] = values["dedupe_ttl"].total_seconds()
     values["retention"] = values["retention"].total_seconds()
