@@ -88,8 +88,7 @@ def now() -> str:
 
 def record_id(event: Mapping[str, str]) -> str:
     """Deterministic id: a hash of the identifying fields of the record."""
-    kind = event["kind"]
-    key = "\x1f".join(f"{name}={event.get(name, '')}" for name in ID_FIELDS[kind])
+    key = "\x1f".join([event.get(name, "") for name in ID_FIELDS[event["kind"]]])
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
