@@ -54,7 +54,7 @@ class MoEvent(_Event):
     """A reply from a mobile user (`kind=mo`)."""
 
     kind = fields.String(required=True, validate=validate.Equal("mo"))
-    text = fields.String(required=True)
+    text = fields.String(metadata={"description": "the reply; absent when it was empty"})
     sent_at = fields.String(validate=_iso, metadata={"description": "vendor time of the reply"})
     service_number = fields.String(metadata={"description": "number the user replied to"})
 
