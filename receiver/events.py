@@ -54,7 +54,7 @@ class MoEvent(_Event):
     """A reply from a mobile user (`kind=mo`)."""
 
     kind = fields.String(required=True, validate=validate.Equal("mo"))
-    text = fields.String(metadata={"description": "the reply; absent when it was empty"})
+    text = fields.String(required=True, metadata={"description": "the reply, possibly empty"})
     sent_at = fields.String(validate=_iso, metadata={"description": "vendor time of the reply"})
     service_number = fields.String(metadata={"description": "number the user replied to"})
 
@@ -105,7 +105,9 @@ def letter_id(letter: Mapping[str, str | bytes]) -> str:
 
 def complete(record: Mapping[str, Any], vendor: str, received_at: str) -> dict[str, str]:
     """A decoded record as a stream entry: non-empty fields as strings, plus vendor/time/id."""
-    event = {k: str(v) for k, v in record.items() if v is not None and v != ""}
+    # Empty means absent, except a reply's text: an empty reply is still a reply.
+    event = {k: str(v) for k, v in record.items()
+             if v is not None and (v != "" or k == "text")}
     event["vendor"] = vendor
     event["received_at"] = received_at
     event["id"] = record_id(event)

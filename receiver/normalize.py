@@ -77,9 +77,10 @@ def local_time(value: str | None, zone: tzinfo) -> str | None:
 # --- bytes to text ---------------------------------------------------------------------------
 
 _GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "hz"}
-# Characters a real UTF-8 Chinese text consists of besides ASCII: CJK, fullwidth forms and
-# punctuation. GB2312 bytes misread as UTF-8 give Latin/Greek/Cyrillic (U+0080-U+07FF) instead.
-_CJKISH = re.compile(r"[\u2000-\u206f\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\uffef]")
+# Characters a real UTF-8 Chinese text consists of besides ASCII: CJK, fullwidth forms,
+# punctuation, emoji. GB2312 bytes misread as UTF-8 give Latin/Greek/Cyrillic (U+0080-U+07FF) instead.
+_CJKISH = re.compile(r"[\u2000-\u206f\u2600-\u27bf\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff"
+                     r"\ufe00-\ufe0f\ufe30-\uffef\U0001f000-\U0001faff]")
 
 
 def text(raw: bytes, encoding: str) -> str:

@@ -67,9 +67,10 @@ def send(client, case: Case):
     headers = dict(case.headers)
     if case.content_type is not None:
         headers["Content-Type"] = case.content_type
-    return client.open(case.path, method=case.method, query_string=case.query,
-                       data=case.body, headers=headers,
-                       environ_base={"REMOTE_ADDR": case.remote_addr})
+    # query_string= takes no bytes: put them in QUERY_STRING as WSGI carries them (latin-1 str).
+    return client.open(case.path, method=case.method, data=case.body, headers=headers,
+                       environ_base={"REMOTE_ADDR": case.remote_addr},
+                       environ_overrides={"QUERY_STRING": case.query.decode("latin-1")})
 
 
 def entries(r: redis.Redis, stream: str) -> list[dict[str, str | bytes]]:

@@ -17,6 +17,7 @@ only, and may contradict `status` (status-codes.md rule 1).
 """
 from __future__ import annotations
 
+import codecs
 import re
 from xml.etree.ElementTree import Element, ParseError, tostring
 
@@ -27,13 +28,17 @@ from .. import normalize, status
 from .base import Adapter, Decoded, Options, Push, Undecodable
 
 _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*\?>", re.I)
+_DECLARED = re.compile(rb"""encoding\s*=\s*["']\s*([A-Za-z0-9._-]+)""", re.I)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.I)
+_GB = {"gb2312", "gbk", "gb18030", "cp936", "hz"}
+_BOM = b"\xef\xbb\xbf"
 FORM_FIELDS = ("msg", "xml", "data", "content", "returnsms")
 
 
 def decode(push: Push, options: Options) -> Decoded:
     """Decode a `<returnsms>` document of `<statusbox>` and `<callbox>` records."""
     document, account = _document(push, options)
-    root = _parse(document, options)
+    root = _parse(document, push.content_type, options)
     if _tag(root) != "returnsms":
         raise Undecodable(f"XML root is <{_tag(root)}>, expected <returnsms>")
     result = Decoded(account=account)
@@ -52,40 +57,58 @@ def decode(push: Push, options: Options) -> Decoded:
 
 
 def _document(push: Push, options: Options) -> tuple[bytes, str | None]:
-    body = push.body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    body = _strip(push.body)
     if body.startswith(b"<"):
         pairs = normalize.form(push.query)
         xml = body
     else:
         pairs = normalize.form(push.query) + normalize.form(push.body)
-        found = {k.decode("latin-1").lower(): v for k, v in pairs}
-        xml = next((found[f] for f in FORM_FIELDS if found.get(f, b"").lstrip().startswith(b"<")),
-                   None)
+        found = {k.decode("latin-1").lower(): _strip(v) for k, v in pairs}
+        xml = next((found[f] for f in FORM_FIELDS if found.get(f, b"").startswith(b"<")), None)
         if xml is None:
-            xml = next((v for v in found.values() if v.lstrip().startswith(b"<")), None)
+            xml = next((v for v in found.values() if v.startswith(b"<")), None)
         if xml is None:
             raise Undecodable("no XML in the body or in a form field")
-    account = next((normalize.text(v, options.encoding).strip() for k, v in pairs
-                    if k.lower() in (b"account", b"userid")), None)
-    return xml.strip(), account or None
+    # Doc 004: `account` is the user account, `userid` the enterprise id (a fallback only).
+    named = {k.lower(): normalize.text(v, options.encoding).strip() for k, v in pairs}
+    return xml.strip(), named.get(b"account") or named.get(b"userid") or None
 
 
-def _parse(document: bytes, options: Options) -> Element:
-    try:
-        return fromstring(document, forbid_dtd=True)
-    except DefusedXmlException as problem:
-        raise Undecodable(f"XML refused: {type(problem).__name__}") from None
-    except (ParseError, ValueError, LookupError):
-        pass
-    # The declared encoding may be wrong or unknown to expat (GB2312 bytes declared utf-8 and
-    # the reverse): decode the bytes ourselves and parse the text without its declaration.
-    text = normalize.text(_DECLARATION.sub(b"", document), options.encoding)
+def _strip(value: bytes) -> bytes:
+    return value.strip().removeprefix(_BOM).strip()
+
+
+def _parse(document: bytes, content_type: str, options: Options) -> Element:
+    # Decode the bytes ourselves, not expat: it knows no GB2312, and real documents lie (GB
+    # bytes declared utf-8 and the reverse, none declared). GB2312 bytes can be valid UTF-8
+    # (要 = D2 AA reads as U+04AA), so when the declaration, the Content-Type charset or the
+    # setting says GB, normalize.text's GB path decides; it still recognises real UTF-8.
+    declaration = _DECLARATION.match(document)
+    declared = _DECLARED.search(declaration.group(0)) if declaration else None
+    charset = _CHARSET.search(content_type or "")
+    encoding = _encoding(declared.group(1).decode("ascii") if declared else None,
+                         charset.group(1) if charset else None, options.encoding)
+    text = normalize.text(document[declaration.end():] if declaration else document, encoding)
     try:
         return fromstring(text, forbid_dtd=True)
     except DefusedXmlException as problem:
         raise Undecodable(f"XML refused: {type(problem).__name__}") from None
     except (ParseError, ValueError) as problem:
         raise Undecodable(f"XML does not parse: {problem}") from None
+
+
+def _encoding(*names: str | None) -> str:
+    """GB if any hint says so, else the first known hint (ASCII read as its superset UTF-8)."""
+    known = []
+    for name in names:
+        try:
+            known.append(codecs.lookup(name or "").name)
+        except LookupError:
+            continue
+    if any(name.replace("-", "").replace("_", "") in _GB for name in known):
+        return "gb18030"
+    first = known[0] if known else "utf-8"
+    return "utf-8" if first == "ascii" else first
 
 
 def _tag(element: Element) -> str:
@@ -100,7 +123,12 @@ def _text(box: Element, name: str) -> str:
 
 
 def _raw(box: Element) -> str:
-    return tostring(box, encoding="unicode").strip()
+    """The box as XML text, without the text that follows it in the document."""
+    tail, box.tail = box.tail, None
+    try:
+        return tostring(box, encoding="unicode").strip()
+    finally:
+        box.tail = tail
 
 
 def _report(box: Element, options: Options) -> dict:
