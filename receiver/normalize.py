@@ -79,6 +79,7 @@ def local_time(value: str | None, zone: tzinfo) -> str | None:
 _GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "hz"}
 # Characters a real UTF-8 Chinese text consists of besides ASCII: CJK, fullwidth forms,
 # punctuation, emoji. GB2312 bytes misread as UTF-8 give Latin/Greek/Cyrillic (U+0080-U+07FF) instead.
+_MISREAD = re.compile(r"[\u0100-\u07ff]")
 _CJKISH = re.compile(r"[\u2000-\u206f\u2600-\u27bf\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff"
                      r"\ufe00-\ufe0f\ufe30-\uffef\U0001f000-\U0001faff]")
 
@@ -105,12 +106,22 @@ def text(raw: bytes, encoding: str) -> str:
                 return utf8
         return raw.decode("gb18030", errors="replace")
     try:
-        return raw.decode(codec)
+        decoded = raw.decode(codec)
     except UnicodeDecodeError:
         try:
             return raw.decode("gb18030")
         except UnicodeDecodeError:
             return raw.decode(codec, errors="replace")
+    # GB2312 pairs with a lead byte C4-DF and a trail A1-BF are valid UTF-8 too (谢 = D0 BB reads
+    # as Cyrillic 'л'): a reading with no CJK but letters past Latin-1 is GB, when it is GB2312.
+    if _MISREAD.search(decoded) and not _CJKISH.search(decoded):
+        try:
+            gb = raw.decode("gb2312")
+        except UnicodeDecodeError:
+            return decoded
+        if all(_CJKISH.match(c) for c in gb if ord(c) > 127):
+            return gb
+    return decoded
 
 
 def form(raw: bytes, *, split: re.Pattern[bytes] | None = None) -> list[tuple[bytes, bytes]]:

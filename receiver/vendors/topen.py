@@ -40,7 +40,7 @@ def decode(push: Push, options: Options, *, voice: bool = False) -> Decoded:
         raise Undecodable("no GetReport or GetMo field in the push")
     for key, value in payloads:
         # Replies are told by their `|,|` separators, whatever the key says.
-        if key in _MO_KEYS or "|,|" in value.replace(" ", ""):
+        if key in _MO_KEYS or _MO_FIELD_SEP.search(value):
             _replies(value, options, result)
         else:
             _reports(value, options, result, voice)
@@ -96,7 +96,13 @@ def _replies(payload: str, options: Options, out: Decoded) -> None:
         record = raw.strip()
         if not record or record == "|":
             continue
-        parts = _MO_FIELD_SEP.split(record.strip("|").strip())
+        parts = [p.strip() for p in _MO_FIELD_SEP.split(record)]
+        # The last record may end with a lone `|` (`…|time|`, or `…|time|,||` when the last
+        # field is empty): a terminator, not part of the last field nor of the record.
+        if parts[-1].endswith("|"):
+            parts[-1] = parts[-1][:-1].strip()
+            record = record[:-1].rstrip()
+        parts[0] = parts[0].lstrip("|").strip()
         if len(parts) not in (3, 4):
             out.bad.append((f"a reply has 3 or 4 fields, this one has {len(parts)}", record))
             continue
@@ -105,9 +111,9 @@ def _replies(payload: str, options: Options, out: Decoded) -> None:
         if not mobile:
             out.bad.append((f"no usable mobile in {number!r}", record))
             continue
-        out.records.append({"kind": "mo", "mobile": mobile, "text": text.strip(),
+        out.records.append({"kind": "mo", "mobile": mobile, "text": text,
                             "sent_at": normalize.local_time(sent, options.zone),
-                            "service_number": service[0].strip() if service else None,
+                            "service_number": (service[0] or None) if service else None,
                             "raw": record})
 
 
