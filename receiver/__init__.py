@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import gunicorn_compat, settings as _settings
+from .archive import Archive
 from .spool import DurableStore, Spool
 from .store import Publisher, Streams, connect
 
@@ -32,6 +33,9 @@ def create_app(config: _settings.Settings | None = None) -> Flask:
     app.extensions["receiver.publisher"] = publisher
     app.extensions["receiver"] = DurableStore(publisher.publish, Spool(config.spool_dir),
                                               replay_interval=config.replay_interval)
+    # The audit archive of every push (None with RECEIVER_ARCHIVE=off).
+    app.extensions["receiver.archive"] = (Archive(config.archive_dir, config.archive_days)
+                                          if config.archive else None)
 
     from .views import bp, plain_error
     app.register_blueprint(bp)

@@ -13,7 +13,7 @@ from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from environs import Env, EnvValidationError
-from marshmallow import ValidationError
+from marshmallow import ValidationError, validate
 
 from .redis_server import SOCKET_NAME
 from .store import DURABILITY
@@ -50,6 +50,9 @@ class Settings:
     data_dir: Path = Path("receiver-data")
     spool_dir: Path = Path("receiver-data/spool")
     replay_interval: float = 1.0
+    archive: bool = True
+    archive_dir: Path = Path("receiver-data/archive")
+    archive_days: int = 183
     vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
 
 
@@ -112,6 +115,12 @@ def load() -> Settings:
             data_dir=env.path("DATA_DIR", "receiver-data"),
             spool_dir=env.str("SPOOL_DIR", ""),
             replay_interval=env.float("REPLAY_INTERVAL", 1.0, validate=lambda v: v >= 0),
+            # The audit archive (receiver/archive.py): on unless RECEIVER_ARCHIVE=off; vendor
+            # agreements (clause 6) want message logs kept at least six months.
+            archive=env.bool("ARCHIVE", True),
+            archive_dir=env.str("ARCHIVE_DIR", ""),
+            archive_days=env.int("ARCHIVE_DAYS", Settings.archive_days,
+                                 validate=validate.Range(min=1)),
         )
         vendors = {}
         for slug, adapter in REGISTRY.items():
@@ -140,6 +149,7 @@ def load() -> Settings:
     if values["redis_url"].split("://", 1)[0] not in ("redis", "rediss", "unix"):
         raise SettingsError("RECEIVER_REDIS_URL: must start with redis://, rediss:// or unix://")
     values["spool_dir"] = Path(values["spool_dir"] or values["data_dir"] / "spool")
+    values["archive_dir"] = Path(values["archive_dir"] or values["data_dir"] / "archive")
     values["dedupe_ttl"] = values["dedupe_ttl"].total_seconds()
     values["retention"] = values["retention"].total_seconds()
     return Settings(**values, vendors={

@@ -5,8 +5,7 @@ import hmac
 import ipaddress
 import logging
 
-import redis
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from . import events
@@ -35,12 +34,15 @@ def push(vendor: str, token: str | None = None) -> Response:
 
     received_at = events.now()
     body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    g.archive.update(received_at=received_at, body=body)
     raw = Push(method=request.method, query=request.query_string, body=body,
                content_type=request.content_type or "")
     entries = _entries(vendor, raw, config, received_at)
+    g.archive["entries"] = entries
     durable = current_app.extensions["receiver"]
     try:
         outcome = durable.store(entries)
+        g.archive["outcome"] = outcome
     except SpoolError as problem:
         log.error("push to %s refused: Redis and the spool both failed: %s", vendor, problem)
         abort(503, "storage unavailable, nothing was accepted; retry later")
@@ -51,32 +53,64 @@ def push(vendor: str, token: str | None = None) -> Response:
     return Response(config.ack_body, 200, mimetype="text/plain")
 
 
-def _entries(vendor: str, raw: Push, config: VendorSettings, received_at: str) -> list:
-    """Decode a push into (kind, dedupe id, fields) stream entries, dead letters included."""
-    def dead(reason: str, record: str | None = None) -> tuple[str, str, dict]:
-        letter = {"vendor": vendor, "reason": reason, "received_at": received_at,
-                  "remote_addr": request.remote_addr or "", "method": raw.method,
-                  "path": request.path, "content_type": raw.content_type,
-                  "query": raw.query, "body": raw.body}
-        if record is not None:
-            letter["record"] = record
-        return "deadletter", events.letter_id(letter), letter
+@bp.before_request
+def _archive_start() -> None:
+    g.archive = {"received_at": events.now()}  # push() adds the body, entries and outcome
 
+
+@bp.after_request
+def _archive(response: Response) -> Response:
+    """Every request that reached push(), whatever its answer, goes to the audit archive."""
+    archive = current_app.extensions.get("receiver.archive")
+    if archive is not None and "archive" in g:
+        archive.record(request, response.status_code, **g.archive)  # never raises
+    return response
+
+
+def decode(vendor: str, raw: Push, config: VendorSettings, received_at: str
+           ) -> tuple[list[dict[str, str]], list[tuple[str, str | None]]]:
+    """A push through its adapter and the account check: (events, failures).
+
+    A failure is (reason, bad record), the record None when the push as a whole fails. Pure:
+    the view and `receiver replay` (today's adapters on archived pushes) share it.
+    """
     try:
         decoded = REGISTRY[vendor].decode(raw, Options(encoding=config.encoding, zone=config.zone))
     except Undecodable as problem:
-        return [dead(f"push could not be decoded: {problem}")]
+        return [], [(f"push could not be decoded: {problem}", None)]
     if config.accounts and decoded.account not in config.accounts:
-        return [dead(f"account {decoded.account!r} is not allowed for {vendor}")]
-    entries = []
+        return [], [(f"account {decoded.account!r} is not allowed for {vendor}", None)]
+    out = []
     for record in decoded.records:
         record.setdefault("account", decoded.account)
-        event = events.complete(record, vendor, received_at)
-        entries.append((record["kind"], event["id"], event))
-    entries += [dead(f"bad record: {reason}", record) for reason, record in decoded.bad]
-    if not entries and not (raw.body.strip() or raw.query.strip()):
-        entries.append(dead("empty push: no query and no body"))
+        out.append(events.complete(record, vendor, received_at))
+    failures: list[tuple[str, str | None]] = [(f"bad record: {reason}", record)
+                                             for reason, record in decoded.bad]
+    if not out and not failures and not (raw.body.strip() or raw.query.strip()):
+        failures.append(("empty push: no query and no body", None))
+    return out, failures
+
+
+def _entries(vendor: str, raw: Push, config: VendorSettings, received_at: str) -> list:
+    """Decode a push into (kind, dedupe id, fields) stream entries, dead letters included."""
+    found, failures = decode(vendor, raw, config, received_at)
+    entries = [(event["kind"], event["id"], event) for event in found]
+    for reason, record in failures:
+        letter = {"vendor": vendor, "reason": reason, "received_at": received_at,
+                  "remote_addr": request.remote_addr or "", "method": raw.method,
+                  "path": public_path(), "content_type": raw.content_type,
+                  "query": raw.query, "body": raw.body}
+        if record is not None:
+            letter["record"] = record
+        entries.append(("deadletter", events.letter_id(letter), letter))
     return entries
+
+
+def public_path() -> str:
+    """The request path with any push secret masked (dead letters are read by every consumer)."""
+    if (request.view_args or {}).get("token") is not None:
+        return request.path.rsplit("/", 1)[0] + "/***"
+    return request.path
 
 
 def _allowed(address: str | None, config: VendorSettings) -> bool:
