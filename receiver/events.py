@@ -93,9 +93,10 @@ def record_id(event: Mapping[str, str]) -> str:
 
 
 def letter_id(letter: Mapping[str, str | bytes]) -> str:
-    """Dedupe id of a dead letter: the same letter spooled and replayed is published once."""
+    """Dedupe id of a dead letter: the same bad push, replayed from the spool or resent by a
+    vendor that got no answer, is dead-lettered once (the archive keeps every request)."""
     digest = hashlib.blake2b(digest_size=16)
-    for name in sorted(letter):
+    for name in sorted(set(letter) - {"received_at", "remote_addr"}):
         value = letter[name]
         digest.update(name.encode() + b"\x1f")
         digest.update((value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass"))

@@ -59,8 +59,9 @@ class RedisServer:
     """
 
     def __init__(self, directory: Path, *, port: int | None = None, persistent: bool = True,
-                 binary: str | None = None) -> None:
+                 binary: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.directory = Path(directory)
+        self.extra_args = tuple(extra_args)
         self.port = port or free_port()
         self.persistent = persistent
         self.binary = binary or find_binary()
@@ -83,7 +84,7 @@ class RedisServer:
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.directory.resolve()), "--daemonize", "no",
              "--logfile", "redis.log", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-             *durable],
+             *durable, *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout

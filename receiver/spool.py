@@ -2,7 +2,8 @@
 gets its ack and nothing is lost.
 
 Each worker appends to a spool file of its own, holding an exclusive flock on it while it is
-the one writing. A record is framed `length, crc32, payload` and fsync'ed before the view
+the one writing (taken before the file gets its `.spool` name, so no replayer ever sees it
+unlocked), and hands it over once Redis takes pushes again or it has been idle a replay tick. A record is framed `length, crc32, payload` and fsync'ed before the view
 answers. A torn tail (a worker killed mid-write, before it acked) fails its checksum and is
 dropped; everything before it is intact. Files no process holds are drained by `Replayer`
 into Redis, in order, through the same publish (and so the same dedupe); a file is removed
@@ -23,6 +24,8 @@ import time
 import zlib
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
+
+import redis
 
 log = logging.getLogger("receiver.spool")
 
@@ -53,6 +56,9 @@ def read(path: Path) -> Iterator[list[Entry]]:
         while True:
             header = handle.read(_HEADER.size)
             if len(header) < _HEADER.size:
+                if header:
+                    log.warning("spool %s: torn record header at the end, dropped (it was never "
+                                "acked)", path)
                 return
             length, crc = _HEADER.unpack(header)
             payload = handle.read(length)
@@ -70,6 +76,7 @@ class Spool:
         self._lock = threading.Lock()
         self._file: int | None = None
         self._path: Path | None = None
+        self._appended = 0.0  # time.monotonic() of the last append
 
     def append(self, entries: Sequence[Entry]) -> None:
         """Write one push's entries durably (fsync) or raise SpoolError."""
@@ -83,6 +90,7 @@ class Spool:
                 if written != len(record):
                     raise OSError(f"short write to {self._path}")
                 os.fsync(self._file)
+                self._appended = time.monotonic()
             except OSError as problem:
                 self._close()
                 raise SpoolError(f"spool {self.directory} cannot take the push: {problem}") from problem
@@ -92,12 +100,30 @@ class Spool:
         with self._lock:
             self._close()
 
+    def release_idle(self, idle: float) -> bool:
+        """Release the current file when nothing was appended for `idle` seconds, so that a
+        replayer can drain it even if this process gets no further push."""
+        with self._lock:
+            if self._file is None or time.monotonic() - self._appended < idle:
+                return False
+            self._close()
+            return True
+
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"{time.time_ns():020d}-{socket.gethostname()}-{os.getpid()}.spool"
-        path = self.directory / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        name = f"{time.time_ns():020d}-{socket.gethostname()}-{os.getpid()}"
+        # Created under a name replayers do not list, locked, then renamed: a replayer that
+        # found the file between its creation and the flock would take it for an abandoned
+        # empty file and unlink it, and the records acked from it would be lost.
+        fresh, path = self.directory / f"{name}.new", self.directory / f"{name}.spool"
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(fresh, path)
+        except OSError:
+            os.close(fd)
+            fresh.unlink(missing_ok=True)
+            raise
         self._file, self._path = fd, path
         # Make the new file's name durable too.
         directory = os.open(self.directory, os.O_RDONLY)
@@ -132,7 +158,8 @@ class Replayer:
     def drain(self) -> int:
         """Replay every unheld spool file; returns how many pushes were replayed.
 
-        Raises what `publish` raises (Redis still down): the file stays for the next try.
+        Raises what `publish` raises when Redis is unreachable: the file stays for the next
+        try. A file Redis refuses (an error answer) is set aside as `.poison`.
         """
         replayed = 0
         for path in self.spool.pending():
@@ -147,9 +174,17 @@ class Replayer:
                     continue  # a live worker is still writing it, or another replayer has it
                 if not path.exists():
                     continue
-                for entries in read(path):
-                    self.publish(entries)
-                    replayed += 1
+                try:
+                    for entries in read(path):
+                        self.publish(entries)
+                        replayed += 1
+                except redis.ResponseError as problem:
+                    # Redis answered, and refused: retrying will not help, and this file must
+                    # not block the ones after it. It stays on disk, renamed, for an operator.
+                    path.rename(path.with_suffix(".poison"))
+                    log.error("spool %s refused by Redis (%s): kept as %s.poison; rename it back "
+                              "to .spool to retry", path.name, problem, path.stem)
+                    continue
                 path.unlink()
                 log.info("spool %s replayed into Redis", path.name)
             finally:
@@ -159,6 +194,9 @@ class Replayer:
     def run_forever(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Background loop (one per worker): drain whenever there is something to drain."""
         while not stop.wait(interval):
+            # This process' own file, once idle, goes to the replayers: otherwise it would wait
+            # for this worker's next successful push, however long that takes.
+            self.spool.release_idle(interval)
             if not self.spool.pending():
                 continue
             try:
@@ -182,6 +220,10 @@ class DurableStore:
         self.replay_interval = replay_interval
         self._stop = threading.Event()
         self._pid: int | None = None
+        # Start replaying now, not at the first push: files left by a previous run (or by a
+        # killed worker) must reach Redis even if no vendor pushes for a while. A process
+        # forked from this one (gunicorn --preload) starts its own at its first push.
+        self._ensure_replayer()
 
     def store(self, entries: Sequence[Entry]) -> str:
         """Make the entries durable; returns how. Raises SpoolError when nothing could."""

@@ -34,7 +34,12 @@ def decode(push: Push, options: Options, *, voice: bool = False) -> Decoded:
     """Decode one push (reports or replies) of the 云信 platform."""
     pairs = normalize.form(push.query, split=_SPLIT) + normalize.form(push.body, split=_SPLIT)
     fields = [(k.decode("latin-1").lower(), normalize.text(v, options.encoding)) for k, v in pairs]
-    result = Decoded(account=next((v.strip() for k, v in fields if k == "account"), None))
+    accounts = [v.strip() for k, v in fields if k == "account"]
+    result = Decoded(account=accounts[0] if accounts else None)
+    for extra in accounts[1:]:
+        if extra != result.account:
+            # A reply typed with `&account=`, or a second push glued on: keep it, dead-lettered.
+            result.bad.append(("a second, different account field in the push", extra))
     payloads = [(k, v) for k, v in fields if k in _REPORT_KEYS | _MO_KEYS]
     if not payloads:
         raise Undecodable("no GetReport or GetMo field in the push")
