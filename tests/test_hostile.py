@@ -9,11 +9,10 @@ import threading
 from dataclasses import dataclass, replace
 
 import pytest
-import redis
 
 from receiver import events
 
-from .faultkit import FORM, Gunicorn, client, gunicorn_env, raw_exchange, request, wait_for
+from .faultkit import FORM, Gunicorn, gunicorn_env, raw_exchange, request, wait_for
 from .helpers import entries, sample
 
 GB_TUIDING = "退订".encode("gb2312")   # b"\xcd\xcb\xb6\xa9"
