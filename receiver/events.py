@@ -11,11 +11,11 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from .status import STATUSES, HANGUP
 
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
 _iso = validate.Regexp(_ISO, error="Not an ISO 8601 time with offset.")
 _digits = validate.Regexp(r"^\d+$", error="Not a whole number.")
 _mobile = validate.Regexp(r"^\+?\d+$", error="Not a phone number.")
@@ -60,18 +60,32 @@ class MoEvent(_Event):
 
 
 class DeadLetter(Schema):
-    """A push, or one record of it, that could not be turned into events; bytes kept verbatim."""
+    """A push, or one record of it, that could not be turned into events; bytes kept verbatim.
+    Or a stream entry a consumer group gave up on (receiver.consumer): then `stream`,
+    `entry_id`, `group`, `consumer` and `deliveries` say where it was, `record` holds it as JSON."""
 
     vendor = fields.String(required=True)
     reason = fields.String(required=True)
     received_at = fields.String(required=True, validate=_iso)
     remote_addr = fields.String()
-    method = fields.String(required=True)
-    path = fields.String(required=True)
+    method = fields.String(metadata={"description": "push dead letters: HTTP method"})
+    path = fields.String(metadata={"description": "push dead letters: URL path"})
     content_type = fields.String()
     query = fields.Raw(metadata={"description": "raw query bytes"})
     body = fields.Raw(metadata={"description": "raw body bytes"})
     record = fields.String(metadata={"description": "the bad record of an otherwise good batch"})
+    stream = fields.String(metadata={"description": "consumer dead letters: the source stream"})
+    entry_id = fields.String(metadata={"description": "consumer dead letters: the entry's id"})
+    group = fields.String(metadata={"description": "consumer dead letters: the consumer group"})
+    consumer = fields.String(metadata={"description": "consumer dead letters: the last consumer"})
+    deliveries = fields.String(validate=_digits,
+                               metadata={"description": "consumer dead letters: deliveries"})
+
+    @validates_schema
+    def _names_its_source(self, data: dict, **kwargs: Any) -> None:
+        if not ({"method", "path"} <= data.keys() or {"stream", "entry_id"} <= data.keys()):
+            raise ValidationError("a dead letter names its push (method, path) or its stream "
+                                  "entry (stream, entry_id)")
 
 
 SCHEMAS: dict[str, Schema] = {"dlr": DlrEvent(), "mo": MoEvent(), "deadletter": DeadLetter()}

@@ -71,6 +71,9 @@ def local_time(value: str | None, zone: tzinfo) -> str | None:
         moment = datetime(*parts[:6], tzinfo=zone)
     except ValueError:  # 0000-00-00 00:00:00, 2014-02-30, 25:00 ...
         return None
+    offset = moment.utcoffset()
+    if offset is None or offset.seconds % 60:
+        return None  # local mean time of a zone before ~1930: no SMS was ever sent then
     return moment.isoformat()
 
 

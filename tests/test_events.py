@@ -7,8 +7,8 @@ from receiver.status import HANGUP, STATUSES
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 optional = st.one_of(st.none(), st.just(""), text)
-times = st.one_of(st.none(), st.datetimes(timezones=st.timezones()).map(
-    lambda t: t.replace(microsecond=0).isoformat()))
+times = st.one_of(st.none(), st.datetimes(timezones=st.timezones()).filter(
+    lambda t: t.utcoffset().seconds % 60 == 0).map(lambda t: t.replace(microsecond=0).isoformat()))
 mobiles = st.from_regex(r"\A\+?[0-9]{3,15}\Z")
 
 dlr_records = st.fixed_dictionaries({
