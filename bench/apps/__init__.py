@@ -1,0 +1,1 @@
+"""The reference apps the receiver is measured against."""
