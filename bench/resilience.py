@@ -409,6 +409,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short run (about 20 s)")
     parser.add_argument("--seed", type=int, default=20240601, help="seed of the hostile inputs")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the report here [default: bench/results/resilience*.txt]")
     args = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="resilience-") as tmp:
@@ -422,8 +424,9 @@ def main() -> None:
               "streams more than once\n")
     out = header + "\n" + table(rows) + "\n"
     print(out)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / ("resilience-quick.txt" if args.quick else "resilience.txt")).write_text(out)
+    target = args.out or RESULTS / ("resilience-quick.txt" if args.quick else "resilience.txt")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(out)
 
 
 if __name__ == "__main__":

@@ -78,3 +78,18 @@ def test_missing_load_generator_is_named_with_its_install(tmp_path):
     assert done.returncode == 2
     assert "wrk not found" in done.stderr and "apt-get install wrk" in done.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_resilience_report_quick_run_loses_and_doubles_nothing(tmp_path):
+    """bench/resilience.py --quick: Redis stopped, workers killed, hostile inputs; the report's
+    reconciliation must come out with nothing lost and nothing doubled (counts, not times)."""
+    out = tmp_path / "resilience.txt"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "resilience.py"), "--quick",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in out.read_text().splitlines() if line.startswith("(")]
+    assert [row[:3] for row in rows] == ["(a)", "(b)", "(c)"]
+    for row in rows:
+        *_, duplicates, lost, _seconds = row.split()
+        assert (duplicates, lost) == ("0", "0"), row
