@@ -65,12 +65,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Gunicorn:
-    """One app under gunicorn on 127.0.0.1, sync workers, no access log."""
+    """One app under gunicorn on 127.0.0.1, no access log."""
 
     def __init__(self, app: str, *, workers: int, env: dict[str, str], logdir: Path,
-                 cpus: str | None = None, name: str | None = None) -> None:
+                 cpus: str | None = None, name: str | None = None,
+                 worker_class: str = "sync", threads: int = 1) -> None:
         self.app = app
         self.workers = workers
+        self.worker_class = worker_class
+        self.threads = threads
         self.env = env
         self.cpus = cpus
         self.port = free_port()
@@ -83,9 +86,10 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> "Gunicorn":
-        # The same worker settings for every app: sync workers (the receiver's default),
-        # a deep backlog, no access log, warnings only.
-        command = [sys.executable, "-m", "gunicorn", "--worker-class", "sync",
+        # The same worker settings for every app: worker class and threads as asked, a deep
+        # backlog, no access log, warnings only.
+        command = [sys.executable, "-m", "gunicorn", "--worker-class", self.worker_class,
+                   "--threads", str(self.threads),
                    "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
                    "--backlog", "2048", "--timeout", "60", "--log-level", "warning",
                    "--error-logfile", "-", self.app]

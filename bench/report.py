@@ -103,8 +103,10 @@ def markdown(result: Result) -> str:
     lines = [f"# Benchmark {result.started}", "",
              f"Command: `{result.command}` ({result.seconds} s). "
              f"Medians of {result.args['runs']} run(s) of {result.args['duration']} s per "
-             f"scenario; wrk with {result.args['connections']} connections; RSS is the peak "
-             "over the runs.", "", "| machine | |", "|---|---|"]
+             f"scenario; wrk with {result.args['connections']} connections; gunicorn "
+             f"{result.args.get('worker_class', 'sync')} workers"
+             f"{' x %s threads' % result.args.get('threads') if result.args.get('worker_class') == 'gthread' else ''}"
+             " for every app; RSS is the peak over the runs.", "", "| machine | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in result.machine.items()]
     lines += ["", "## Throughput and latency", "", _HEADER]
     lines += [_line(r) for r in result.rows if r.group == "main"]
@@ -162,7 +164,7 @@ def plot(result: Result, path: Path) -> None:
     titles = {"batch": (f"records/s by records per push ({result.args['workers']} workers)",
                         "records per push", "log"),
               "workers": (f"records/s by gunicorn workers ({result.batch}-record pushes)",
-                          "sync workers", "linear")}
+                          f"{result.args.get('worker_class', 'sync')} workers", "linear")}
     for axis, (curve, (title, xlabel, scale)) in zip(axes, titles.items()):
         for server, style in (("naive", "s--"), ("receiver", "o-")):
             points = data[curve].get(server) or []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import re
 import platform
 import statistics
 import shutil
@@ -22,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
+
+from receiver import gunicorn_conf
 
 from . import loadgen, payloads, report
 from .payloads import Payload
@@ -324,7 +327,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario; the table shows "
                         "medians [3]")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run [10]")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers [2]")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers [2]")
+    parser.add_argument("--worker-class", default=gunicorn_conf.worker_class,
+                        help=f"gunicorn worker class, for every app [{gunicorn_conf.worker_class}: "
+                        "the receiver's default]")
+    parser.add_argument("--threads", type=int, default=gunicorn_conf.threads,
+                        help=f"threads per worker (gthread) [{gunicorn_conf.threads}]")
+    parser.add_argument("--only", default=None,
+                        help="run only the scenarios whose name matches this regex")
     parser.add_argument("--connections", type=int, default=None,
                         help="wrk connections [2 x workers]")
     parser.add_argument("--rate", type=float, default=FIXED_RATE,
@@ -371,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     from receiver.redis_server import RedisServer, find_binary
 
     plan = [s for s in scenarios(args.workers, args.batch_sizes, args.worker_counts)
-            if not (args.no_scaling and s.group != "main")]
+            if not (args.no_scaling and s.group != "main")
+            and (args.only is None or re.search(args.only, s.name))]
     rows = {s.name: Row(s.name, s.server, s.group, s.workers, s.payload.records) for s in plan}
     ceiling = Row("redis ceiling (Publisher, no HTTP)", "python", "main", args.workers, BATCH)
     fixed = Row(f"receiver batch at {args.rate:g} pushes/s", "receiver", "main", args.workers, BATCH)
@@ -406,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
                     if key not in servers:
                         servers[key] = Gunicorn(apps[s.server], workers=s.workers, env=env,
                                                 logdir=workdir, cpus=args.server_cpus,
-                                                name=f"{s.server}").start()
+                                                name=f"{s.server}",
+                                                worker_class=args.worker_class,
+                                                threads=args.threads).start()
                 for run in range(args.runs):
                     for s in plan:
                         m = measure(s, servers[(s.server, s.workers)], client,

@@ -92,6 +92,7 @@ SCHEMAS: dict[str, Schema] = {"dlr": DlrEvent(), "mo": MoEvent(), "deadletter": 
 
 # The fields that identify a vendor record: everything but what the receiver adds or derives.
 _NOT_IDENTITY = {"id", "raw", "received_at", "status"}
+_BLANKS = ("",) * 64
 ID_FIELDS = {kind: tuple(sorted(set(SCHEMAS[kind].fields) - _NOT_IDENTITY)) for kind in ("dlr", "mo")}
 
 
@@ -102,7 +103,8 @@ def now() -> str:
 
 def record_id(event: Mapping[str, str]) -> str:
     """Deterministic id: a hash of the identifying fields of the record."""
-    key = "\x1f".join([event.get(name, "") for name in ID_FIELDS[event["kind"]]])
+    names = ID_FIELDS[event["kind"]]
+    key = "\x1f".join(map(event.get, names, _BLANKS[: len(names)]))
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
@@ -119,10 +121,10 @@ def letter_id(letter: Mapping[str, str | bytes]) -> str:
 
 
 def complete(record: Mapping[str, Any], vendor: str, received_at: str) -> dict[str, str]:
-    """A decoded record as a stream entry: non-empty fields as strings, plus vendor/time/id."""
+    """A decoded record (str values, adapters give nothing else) as a stream entry: its
+    non-empty fields, plus vendor, receipt time and id."""
     # Empty means absent, except a reply's text: an empty reply is still a reply.
-    event = {k: str(v) for k, v in record.items()
-             if v is not None and (v != "" or k == "text")}
+    event = {k: v for k, v in record.items() if v or (k == "text" and v is not None)}
     event["vendor"] = vendor
     event["received_at"] = received_at
     event["id"] = record_id(event)

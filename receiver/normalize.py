@@ -56,6 +56,8 @@ _COMPACT = re.compile(r"((?:19|20)\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})")
 def looks_like_time(value: str) -> bool:
     """True for a value shaped like a date/time (parseable or not, e.g. `0000-00-00 00:00:00`)."""
     text = value.strip()
+    if text.isdigit() and len(text) != 14:
+        return False  # a mobile, the common case: no regex
     return bool(_TIME.fullmatch(text) or _COMPACT.fullmatch(text))
 
 

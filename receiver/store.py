@@ -1,14 +1,15 @@
 """The one module that talks to Redis: one round trip per push, whatever the batch size.
 
 A Lua script receives every entry of the request and, atomically and in order, skips entries
-whose dedupe id was published within the dedupe window, XADDs the rest (trimming by MINID),
-and marks them seen. It marks an entry seen only after its XADD succeeded, so a failing script
-never hides an entry that was not published. With a durability setting, a WAIT or WAITAOF is
+whose dedupe id was published within the dedupe window and XADDs the rest (trimming by MINID).
+An id stays claimed only if its XADD succeeded, so a failing script never hides an entry that
+was not published. With a durability setting, a WAIT or WAITAOF is
 pipelined behind the script: still one round trip.
 """
 from __future__ import annotations
 
 import time
+from itertools import chain
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -41,16 +42,22 @@ local ttl, minid = ARGV[1], ARGV[2]
 local out = {}
 for n, entry in ipairs(cmsgpack.unpack(ARGV[3])) do
   local stream, seen = KEYS[entry[1]], KEYS[entry[2]]
-  if redis.call('EXISTS', seen) == 1 then
+  -- Claim the id; a claim that exists is a duplicate. One call where EXISTS + SET took two.
+  if not redis.call('SET', seen, '1', 'NX', 'PX', ttl) then
     out[n] = 0
   else
     local id
     if minid ~= '' then
-      id = redis.call('XADD', stream, 'MINID', '~', minid, '*', unpack(entry[3]))
+      id = redis.pcall('XADD', stream, 'MINID', '~', minid, '*', unpack(entry[3]))
     else
-      id = redis.call('XADD', stream, '*', unpack(entry[3]))
+      id = redis.pcall('XADD', stream, '*', unpack(entry[3]))
     end
-    redis.call('SET', seen, id, 'PX', ttl)
+    if type(id) == 'table' and id.err then
+      -- Not published, so not seen: drop the claim, and fail the push (the entries before
+      -- this one are published and claimed, so the retry from the spool skips them).
+      redis.call('DEL', seen)
+      return redis.error_reply(id.err)
+    end
     out[n] = id
   end
 end
@@ -107,19 +114,14 @@ class Publisher:
         """
         if not entries:
             return []
-        keys: list[str] = []
-        index: dict[str, int] = {}
-
-        def key(name: str) -> int:
-            if name not in index:
-                keys.append(name)
-                index[name] = len(keys)
-            return index[name]
-
+        # KEYS: the (at most three) streams first, then one dedupe key per entry.
+        streams = {kind: self.streams.stream(kind) for kind, _, _ in entries}
+        keys = list(streams.values())
+        index = {kind: n for n, kind in enumerate(streams, 1)}
+        keys += [self.streams.seen(dedupe) for _, dedupe, _ in entries]
         minid = f"{int(time.time() * 1000) - self.retention_ms}-0" if self.retention_ms else ""
-        batch = [[key(self.streams.stream(kind)), key(self.streams.seen(dedupe)),
-                  [item for pair in fields.items() for item in pair]]
-                 for kind, dedupe, fields in entries]
+        batch = [[index[kind], n, list(chain.from_iterable(fields.items()))]
+                 for n, (kind, _, fields) in enumerate(entries, len(streams) + 1)]
         args = [self.dedupe_ms, minid, msgpack.packb(batch, use_bin_type=False)]
         if self.wait is None:
             return [added != 0 for added in self._script(keys=keys, args=args)]

@@ -1,0 +1,52 @@
+"""receiver/store.py against a real Redis: one script per push, dedupe, claims only for what
+was published."""
+import pytest
+import redis
+
+from receiver.store import Publisher, Streams
+
+
+def entry(kind: str, dedupe: str, **fields: str) -> tuple[str, str, dict]:
+    return kind, dedupe, {"kind": kind, "id": dedupe, **fields}
+
+
+def test_a_batch_is_published_in_order_and_duplicates_skipped(r):
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    batch = [entry("dlr", "a", mobile="1"), entry("mo", "b", text="x"), entry("dlr", "a", mobile="1")]
+    assert publisher.publish(batch) == [True, True, False]
+    assert publisher.publish(batch) == [False, False, False]
+    assert [f[b"id"] for _, f in r.xrange("sms:dlr")] == [b"a"]
+    assert 0 < r.pttl("sms:seen:a") <= 60_000
+
+
+def test_an_entry_redis_refuses_is_not_claimed_and_the_retry_completes_the_batch(r):
+    """XADD fails half-way (the stream key holds a string): the push fails, the entries before
+    stay published and claimed, the failed one is not claimed, so a retry publishes it once."""
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    r.set("sms:mo", "not a stream")
+    batch = [entry("dlr", "a", mobile="1"), entry("mo", "b", text="x"), entry("dlr", "c", mobile="2")]
+    with pytest.raises(redis.ResponseError):
+        publisher.publish(batch)
+    assert r.exists("sms:seen:a") and not r.exists("sms:seen:b") and not r.exists("sms:seen:c")
+    r.delete("sms:mo")
+    assert publisher.publish(batch) == [False, True, True]
+    assert [f[b"id"] for _, f in r.xrange("sms:dlr")] == [b"a", b"c"]
+    assert [f[b"id"] for _, f in r.xrange("sms:mo")] == [b"b"]
+
+
+def test_bytes_survive_the_trip_unchanged(r):
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    body = bytes(range(256)) * 3
+    publisher.publish([("deadletter", "dl-1", {"body": body, "reason": "退订 bytes"})])
+    [(_, fields)] = r.xrange("sms:deadletter")
+    assert fields[b"body"] == body and fields[b"reason"].decode() == "退订 bytes"
+
+
+def test_a_large_batch_is_one_script_call(r):
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    before = r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    before += r.info("commandstats").get("cmdstat_eval", {}).get("calls", 0)
+    publisher.publish([entry("dlr", str(n), mobile=str(n)) for n in range(5000)])
+    stats = r.info("commandstats")
+    calls = stats.get("cmdstat_evalsha", {}).get("calls", 0) + stats.get("cmdstat_eval", {}).get("calls", 0)
+    assert calls - before == 1 and r.xlen("sms:dlr") == 5000
