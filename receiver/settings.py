@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -148,6 +149,12 @@ def load() -> Settings:
                                else Settings.redis_url)
     if values["redis_url"].split("://", 1)[0] not in ("redis", "rediss", "unix"):
         raise SettingsError("RECEIVER_REDIS_URL: must start with redis://, rediss:// or unix://")
+    if values["redis_cluster"] and not re.search(r"\{[^{}]+\}", values["stream_prefix"]):
+        # One script touches every stream and dedupe key of a push: in a cluster they must share
+        # a hash slot, which a hash tag in the prefix gives them.
+        raise SettingsError("RECEIVER_STREAM_PREFIX: with RECEIVER_REDIS_CLUSTER, use a hash-tagged "
+                            f"prefix such as {{{values['stream_prefix']}}} (streams "
+                            f"{{{values['stream_prefix']}}}:dlr, ...)")
     values["spool_dir"] = Path(values["spool_dir"] or values["data_dir"] / "spool")
     values["archive_dir"] = Path(values["archive_dir"] or values["data_dir"] / "archive")
     values["dedupe_ttl"] = values["dedupe_ttl"].total_seconds()
