@@ -80,6 +80,19 @@ def _networks(value: str) -> tuple[Network, ...]:
         raise ValidationError(f"not a list of CIDR networks: {problem}") from None
 
 
+def _check(test, message: str):
+    """A validator from a predicate: marshmallow 4 ignores a validator's return value."""
+    def validator(value) -> None:
+        if not test(value):
+            raise ValidationError(message)
+    return validator
+
+
+def _redis_url(value: str) -> None:
+    if value and value.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+        raise ValidationError("must start with redis://, rediss:// or unix://")
+
+
 def _positive(value: float) -> bool:
     if value <= 0:
         raise ValidationError("must be greater than zero")
@@ -103,19 +116,22 @@ def load() -> Settings:
 
     with env.prefixed("RECEIVER_"):
         values = dict(
-            redis_url=env.str("REDIS_URL", ""),
+            redis_url=env.str("REDIS_URL", "", validate=_redis_url),
             redis_cluster=env.bool("REDIS_CLUSTER", False),
             redis_timeout=env.float("REDIS_TIMEOUT", Settings.redis_timeout, validate=_positive),
-            stream_prefix=env.str("STREAM_PREFIX", "sms", validate=lambda v: bool(v.strip())),
-            dedupe_ttl=env.timedelta("DEDUPE_TTL", timedelta(hours=48), validate=lambda d: d.total_seconds() > 0),
-            retention=env.timedelta("RETENTION", timedelta(days=7), validate=lambda d: d.total_seconds() >= 0),
+            stream_prefix=env.str("STREAM_PREFIX", "sms",
+                                  validate=_check(str.strip, "must not be blank")),
+            dedupe_ttl=env.timedelta("DEDUPE_TTL", timedelta(hours=48), validate=_check(
+                lambda d: d.total_seconds() > 0, "must be greater than zero")),
+            retention=env.timedelta("RETENTION", timedelta(days=7), validate=_check(
+                lambda d: d.total_seconds() >= 0, "must not be negative")),
             redis_durability=env.str("REDIS_DURABILITY", "memory",
-                                     validate=lambda v: v in DURABILITY),
+                                     validate=validate.OneOf(list(DURABILITY))),
             max_body=env.int("MAX_BODY", Settings.max_body, validate=_positive),
-            proxy_count=env.int("PROXY_COUNT", 0, validate=lambda n: n >= 0),
+            proxy_count=env.int("PROXY_COUNT", 0, validate=validate.Range(min=0)),
             data_dir=env.path("DATA_DIR", "receiver-data"),
             spool_dir=env.str("SPOOL_DIR", ""),
-            replay_interval=env.float("REPLAY_INTERVAL", 1.0, validate=lambda v: v >= 0),
+            replay_interval=env.float("REPLAY_INTERVAL", 1.0, validate=validate.Range(min=0)),
             # The audit archive (receiver/archive.py): on unless RECEIVER_ARCHIVE=off; vendor
             # agreements (clause 6) want message logs kept at least six months.
             archive=env.bool("ARCHIVE", True),
@@ -147,8 +163,6 @@ def load() -> Settings:
         embedded = values["data_dir"] / "redis" / SOCKET_NAME
         values["redis_url"] = (f"unix://{embedded.resolve()}" if embedded.is_socket()
                                else Settings.redis_url)
-    if values["redis_url"].split("://", 1)[0] not in ("redis", "rediss", "unix"):
-        raise SettingsError("RECEIVER_REDIS_URL: must start with redis://, rediss:// or unix://")
     if values["redis_cluster"] and not re.search(r"\{[^{}]+\}", values["stream_prefix"]):
         # One script touches every stream and dedupe key of a push: in a cluster they must share
         # a hash slot, which a hash tag in the prefix gives them.

@@ -21,6 +21,9 @@ bp = Blueprint("push", __name__)
 @bp.route("/push/<vendor>/<token>", methods=["GET", "POST"])
 def push(vendor: str, token: str | None = None) -> Response:
     settings: Settings = current_app.config["RECEIVER"]
+    if request.method == "HEAD":
+        # Flask adds HEAD to every GET route; a probe must not be taken for a push.
+        abort(405)
     adapter = REGISTRY.get(vendor)
     if adapter is None:
         abort(404, f"unknown vendor {vendor!r}")
@@ -83,6 +86,8 @@ def decode(vendor: str, raw: Push, config: VendorSettings, received_at: str
     A failure is (reason, bad record), the record None when the push as a whole fails. Pure:
     the view and `receiver replay` (today's adapters on archived pushes) share it.
     """
+    if not (raw.body.strip() or raw.query.strip()):
+        return [], [("empty push: no query and no body", None)]
     try:
         decoded = REGISTRY[vendor].decode(raw, Options(encoding=config.encoding, zone=config.zone))
     except Undecodable as problem:
@@ -95,8 +100,6 @@ def decode(vendor: str, raw: Push, config: VendorSettings, received_at: str
         out.append(events.complete(record, vendor, received_at))
     failures: list[tuple[str, str | None]] = [(f"bad record: {reason}", record)
                                              for reason, record in decoded.bad]
-    if not out and not failures and not (raw.body.strip() or raw.query.strip()):
-        failures.append(("empty push: no query and no body", None))
     return out, failures
 
 
@@ -127,6 +130,8 @@ def _allowed(address: str | None, config: VendorSettings) -> bool:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped  # an IPv4 client as a dual-stack listener reports it
     return any(ip in network for network in config.allowed_ips)
 
 

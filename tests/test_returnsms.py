@@ -287,7 +287,7 @@ CASES = [
     refused("not XML", b"hello, this is not XML", "no XML in the body", "text/plain"),
     refused("JSON", b'{"mobile": "13800000000", "status": 10}', "no XML in the body",
             "application/json"),
-    refused("an empty POST", b"", "no XML in the body", None),
+    refused("an empty POST", b"", "empty push", None),
     refused("truncated XML", TRUNCATED, "XML does not parse"),
     refused("a wrong root element", b"<response><statusbox><mobile>13800000000</mobile>"
             b"<status>10</status></statusbox></response>", "XML root is <response>"),

@@ -186,7 +186,7 @@ CASES = [
     *both("Class=other", b"Class=other&SmsName=ID&Mobile=13800000000",
           dead=[{"reason": "Class is 'other', expected 'rpt' or 'mo'"}]),
     Case("an empty GET", P, method="GET", content_type=None,
-         dead=[{"reason": "no Class field", "query": b"", "body": b"", "method": "GET"}]),
+         dead=[{"reason": "empty push", "query": b"", "body": b"", "method": "GET"}]),
     *both("no Mobile", b"Class=rpt&SmsName=ID&LinkId=L1&Report=DELIVRD",
           dead=[{"reason": "no usable mobile",
                  "record": "Class=rpt&SmsName=ID&LinkId=L1&Report=DELIVRD"}]),

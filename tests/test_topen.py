@@ -355,7 +355,7 @@ SHARED = [
          body=b"hello=world", dead=[{"reason": "no GetReport or GetMo", "body": b"hello=world",
                                      "method": "POST", "path": "/push/topen"}]),
     Case("an empty push goes to dead-letter", "/push/topen",
-         dead=[{"reason": "no GetReport or GetMo", "body": b"", "path": "/push/topen"}]),
+         dead=[{"reason": "empty push", "body": b"", "path": "/push/topen"}]),
 ]
 
 # Voice-code reports are Winnerlook's (doc 001); Topen has none, so at /push/topen they are bad.

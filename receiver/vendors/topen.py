@@ -25,7 +25,8 @@ _SPLIT = re.compile(rb"&(?=\s*(?:" + b"|".join(k.encode() for k in KEYS) + rb")\
 _REPORT_KEYS = {"getreport", "getreport2"}
 _MO_KEYS = {"getmo", "getmo2"}
 
-_MO_RECORD_END = re.compile(r"\|\s*;\s*\|?")      # `|;|`, or `|;` then a newline (GetMo2)
+# `|;|`, or `|;` then a newline (GetMo2); a `|` that opens another `|;` is not eaten.
+_MO_RECORD_END = re.compile(r"\|\s*;\s*(?:\|(?!\s*;))?")
 _MO_FIELD_SEP = re.compile(r"\s*\|\s*,\s*\|\s*")   # `|,|`
 _INT = re.compile(r"\d+")
 

@@ -1,0 +1,211 @@
+"""The HTTP edge of the one view: unknown vendors, methods, the body limit (plain and chunked),
+one-line error bodies, /healthz, empty pushes, and Redis being down."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import redis as redis_py
+
+from receiver import spool
+from receiver.redis_server import free_port
+from receiver.vendors import REGISTRY
+
+from . import e2e
+from .helpers import FORM, entries
+
+LIMIT = 1000
+PUSH = b"account=acc1&GetReport=0278387837488834,13900000000,DELIVRD|"
+STREAMS = ("sms:dlr", "sms:mo", "sms:deadletter")
+
+
+def padded(size: int) -> bytes:
+    """A valid topen push of exactly `size` bytes (a leading field topen ignores pads it)."""
+    head = b"pad="
+    return head + b"x" * (size - len(head) - len(b"&") - len(PUSH)) + b"&" + PUSH
+
+
+def one_line(response) -> str:
+    """The error body, checked to be one text/plain line ending in a newline."""
+    assert response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    assert text.endswith("\n") and text.count("\n") == 1 and text.strip(), text
+    return text
+
+
+def nothing_stored(r: redis_py.Redis) -> bool:
+    """No stream entry and no dedupe key at all."""
+    return r.keys("*") == []
+
+
+@pytest.fixture
+def app(app_factory):
+    return app_factory(RECEIVER_MAX_BODY=str(LIMIT))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_unknown_vendor_is_404_naming_it(client, r, method):
+    response = client.open("/push/nosuchvendor", method=method, data=PUSH, content_type=FORM)
+    assert response.status_code == 404
+    assert "nosuchvendor" in one_line(response)
+    assert nothing_stored(r)
+
+
+def test_unknown_path_is_404_one_line(client, r):
+    response = client.get("/elsewhere")
+    assert response.status_code == 404
+    one_line(response)
+    assert nothing_stored(r)
+
+
+@pytest.mark.parametrize("vendor", sorted(REGISTRY))
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "HEAD"])
+def test_other_methods_are_405_with_allow(client, r, vendor, method):
+    response = client.open(f"/push/{vendor}", method=method, data=PUSH, content_type=FORM,
+                           query_string=PUSH.decode())
+    assert response.status_code == 405
+    if method != "HEAD":  # a HEAD answer has no body
+        assert method in one_line(response)
+    allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+    assert {"GET", "POST"} <= allowed and method not in allowed
+    assert nothing_stored(r)
+
+
+def test_body_over_the_limit_is_413_and_nothing_published(client, r):
+    response = client.post("/push/topen", data=padded(LIMIT + 1), content_type=FORM)
+    assert response.status_code == 413
+    assert str(LIMIT) in one_line(response)
+    assert nothing_stored(r)
+
+
+def test_body_exactly_at_the_limit_is_accepted(client, r):
+    body = padded(LIMIT)
+    assert len(body) == LIMIT
+    response = client.post("/push/topen", data=body, content_type=FORM)
+    assert (response.status_code, response.data) == (200, b"ok")
+    [event] = entries(r, "sms:dlr")
+    assert event["mobile"] == "+8613900000000"
+
+
+def chunked(client, body: bytes):
+    """A body with no Content-Length, as a chunked request reaches the app under gunicorn,
+    which de-chunks it and sets `wsgi.input_terminated`."""
+    return client.post("/push/topen", input_stream=io.BytesIO(body), content_type=FORM,
+                       headers={"Transfer-Encoding": "chunked"},
+                       environ_base={"wsgi.input_terminated": True})
+
+
+def test_chunked_body_over_the_limit_is_413(client, r):
+    """Werkzeug cuts a streamed body at the limit without an error: the view must notice."""
+    response = chunked(client, padded(LIMIT + 500))
+    assert response.status_code == 413
+    one_line(response)
+    assert nothing_stored(r)
+
+
+def test_chunked_body_within_the_limit_is_read_whole(client, r):
+    body = b"no push field at all: " + b"y" * 500
+    response = chunked(client, body)
+    assert (response.status_code, response.data) == (200, b"ok")
+    [letter] = entries(r, "sms:deadletter")
+    assert letter["body"] == body
+
+
+@pytest.fixture
+def gunicorn(redis_server, tmp_path):
+    """The receiver under real gunicorn (one worker), body limit LIMIT."""
+    port = free_port()
+    with e2e.start_gunicorn(port, redis_server.url, RECEIVER_MAX_BODY=str(LIMIT),
+                            RECEIVER_DATA_DIR=str(tmp_path / "data")):
+        yield port
+
+
+def chunked_request(body: bytes, size: int = 100) -> bytes:
+    """A raw HTTP/1.1 chunked POST of `body` to /push/topen."""
+    head = (b"POST /push/topen HTTP/1.1\r\nHost: x\r\nContent-Type: " + FORM.encode() +
+            b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size])
+                      for i in range(0, len(body), size))
+    return head + chunks + b"0\r\n\r\n"
+
+
+def test_gunicorn_chunked_body_over_the_limit_is_413(gunicorn, r):
+    # The push record sits past the limit: acking this loses it.
+    body = b"account=acc1&GetReport=" + b" " * LIMIT + PUSH.split(b"GetReport=")[1]
+    response = e2e.request(gunicorn, chunked_request(body))
+    assert response.status == 413
+    assert response.body.count(b"\n") == 1
+    assert nothing_stored(r)
+
+
+def test_gunicorn_chunked_body_within_the_limit(gunicorn, r):
+    body = padded(LIMIT)
+    response = e2e.request(gunicorn, chunked_request(body))
+    assert (response.status, response.body) == (200, b"ok")
+    [event] = entries(r, "sms:dlr")
+    assert event["mobile"] == "+8613900000000"
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.data.strip() == b"ok"
+
+
+@pytest.mark.parametrize("vendor", sorted(REGISTRY))
+def test_empty_get_push_is_one_dead_letter(client, r, vendor):
+    response = client.get(f"/push/{vendor}")
+    assert (response.status_code, response.data) == (200, b"ok")
+    [letter] = entries(r, "sms:deadletter")
+    assert "empty push" in letter["reason"]
+    assert (letter["method"], letter["path"], letter["query"], letter["body"]) == (
+        "GET", f"/push/{vendor}", b"", b"")
+    assert entries(r, "sms:dlr") == entries(r, "sms:mo") == []
+
+
+@pytest.mark.parametrize("vendor", sorted(REGISTRY))
+def test_empty_get_push_is_kept_verbatim(client, r, vendor):
+    """Whatever its reason says, an empty push is one dead letter, nothing else."""
+    response = client.get(f"/push/{vendor}")
+    assert (response.status_code, response.data) == (200, b"ok")
+    [letter] = entries(r, "sms:deadletter")
+    assert (letter["method"], letter["path"], letter["query"], letter["body"]) == (
+        "GET", f"/push/{vendor}", b"", b"")
+    assert entries(r, "sms:dlr") == entries(r, "sms:mo") == []
+
+
+def down_app(app_factory, spool_dir: Path):
+    """An app whose Redis URL points at a port where nothing listens."""
+    return app_factory(RECEIVER_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+                       RECEIVER_REDIS_TIMEOUT="0.5", RECEIVER_SPOOL_DIR=str(spool_dir))
+
+
+def test_redis_down_spools_before_the_ack(app_factory, r, tmp_path):
+    """Redis down: the ack comes only once the push is in the spool (replayed later)."""
+    spool_dir = tmp_path / "spool"
+    client = down_app(app_factory, spool_dir).test_client()
+    response = client.post("/push/topen", data=PUSH, content_type=FORM)
+    assert (response.status_code, response.data) == (200, b"ok")
+    [path] = spool.Spool(spool_dir).pending()
+    [pushed] = list(spool.read(path))
+    [(kind, _id, event)] = pushed
+    assert (kind, event["mobile"], event["vendor_status"]) == ("dlr", "+8613900000000", "DELIVRD")
+    assert nothing_stored(r)
+
+
+@pytest.mark.parametrize("body", [PUSH, b"garbage", b""], ids=["push", "undecodable", "empty"])
+def test_redis_and_spool_down_is_503_and_nothing_acked(app_factory, r, tmp_path, body):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the spool directory should be")
+    client = down_app(app_factory, blocker / "spool").test_client()
+    response = client.post("/push/topen", data=body, content_type=FORM)
+    assert response.status_code == 503
+    assert b"ok" != response.data
+    one_line(response)
+    assert nothing_stored(r)
