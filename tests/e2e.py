@@ -31,15 +31,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
-    """Poll `check` until it returns something truthy; AssertionError after `timeout` s."""
+def wait_for(check: Callable[[], T], timeout: float, what: str | Callable[[], str],
+             interval: float = 0.05) -> T:
+    """Poll `check` until it returns something truthy; AssertionError after `timeout` s
+    (`what` may be a callable, e.g. to show a server's output as it is at the deadline)."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            text = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout} s waiting for {text[-4000:]}")
         time.sleep(interval)
 
 

@@ -18,30 +18,18 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, TypeVar
+from typing import Iterable, Mapping
 
 import redis
 
 from receiver.redis_server import RedisServer, free_port
 
+from .e2e import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent  # the repository root: wsgi.py lives there
 FORM = "application/x-www-form-urlencoded"
-T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T], timeout: float, what: str | Callable[[], str],
-             interval: float = 0.05) -> T:
-    """Poll `check` until it returns something truthy; AssertionError after `timeout` s
-    (`what` may be a callable, e.g. to show a server's output as it is at the deadline)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            text = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout} s waiting for {text[-4000:]}")
-        time.sleep(interval)
 
 
 # --- Redis -------------------------------------------------------------------------------------
