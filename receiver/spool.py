@@ -95,6 +95,11 @@ class Spool:
                 self._close()
                 raise SpoolError(f"spool {self.directory} cannot take the push: {problem}") from problem
 
+    @property
+    def writing(self) -> bool:
+        """This process holds a spool file open (and locked)."""
+        return self._file is not None
+
     def release(self) -> None:
         """Stop writing to the current file (Redis is back): it becomes the replayer's."""
         with self._lock:
@@ -232,11 +237,11 @@ class DurableStore:
             return "nothing to store"
         try:
             added = self.publish(entries)
-        except Exception as problem:  # redis.RedisError, NotDurable, timeouts
+        except (redis.RedisError, OSError) as problem:  # down, timed out, refused, NotDurable
             log.warning("Redis did not take the push (%s); spooling it", problem)
             self.spool.append(entries)
             return "spooled"
-        if self.spool._file is not None:
+        if self.spool.writing:
             self.spool.release()  # Redis is back: hand the spool file to the replayer
         return f"{added.count(False)} duplicates"
 
@@ -247,6 +252,3 @@ class DurableStore:
         thread = threading.Thread(target=self.replayer.run_forever, name="spool-replayer",
                                   args=(self._stop, self.replay_interval), daemon=True)
         thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
