@@ -435,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  run {run + 1}/{args.runs} {'redis ceiling':32s} {m.requests_per_s:9.0f} "
                           f"calls/s {m.records_per_s:9.0f} rec/s", file=sys.stderr)
                     for row, name in ((fixed, "receiver"), (naive_fixed, "naive")):
+                        if (name, args.workers) not in servers:
+                            continue  # not in this run's --only selection
                         payload = payloads.topen(BATCH)
                         entries = (payload.receiver_entries if name == "receiver"
                                    else payload.naive_entries)

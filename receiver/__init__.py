@@ -1,7 +1,9 @@
 """The SMS push receiver: vendor pushes in, canonical events on Redis streams out."""
 from __future__ import annotations
 
+import gc
 import logging
+import os
 
 from flask import Flask
 from werkzeug.exceptions import HTTPException
@@ -37,6 +39,7 @@ def create_app(config: _settings.Settings | None = None) -> Flask:
     app.extensions["receiver.archive"] = (Archive(config.archive_dir, config.archive_days)
                                           if config.archive else None)
 
+    _tune_gc()
     from .views import bp, plain_error
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, plain_error)
@@ -44,3 +47,20 @@ def create_app(config: _settings.Settings | None = None) -> Flask:
     if not logging.getLogger("receiver").handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     return app
+
+
+_TUNED_IN: int | None = None
+
+
+def _tune_gc() -> None:
+    """Garbage collection tuned for pushes, once per process (so also under a plain
+    `gunicorn wsgi:app`). A 500-record push allocates ~15,000 objects: at Python's default
+    young-generation threshold (700) that is ~20 collections per push, and now and then a full
+    one over everything the lru_caches hold (p99 of a 500-record push in-process ~45 ms).
+    Freezing what the app loaded and collecting every 20,000 allocations: p99 ~19 ms and
+    +20% records/s (bench/README.md). Cycles are rare here; they are still collected."""
+    global _TUNED_IN
+    if _TUNED_IN != os.getpid():
+        _TUNED_IN = os.getpid()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)

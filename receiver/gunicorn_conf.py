@@ -1,5 +1,4 @@
 """gunicorn defaults for the receiver (`receiver serve` and deploy/gunicorn.conf.py use these)."""
-import gc
 import multiprocessing
 import os
 
@@ -22,12 +21,3 @@ control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 
-
-def post_worker_init(worker):
-    """Garbage collection tuned for pushes: a 500-record push allocates ~15,000 objects, which
-    at Python's default threshold (700) means ~20 collections per push and a slow full one now
-    and then (p99 of a 500-record push in-process: ~45 ms). Freezing what the app loaded and
-    collecting the young generation every 20,000 allocations: p99 ~19 ms, +20% records/s
-    (bench/README.md). Reference cycles are rare here; they are still collected."""
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)

@@ -24,7 +24,7 @@ import redis
 
 from receiver.redis_server import RedisServer, free_port
 
-from .e2e import wait_for
+from .e2e import children, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository root: wsgi.py lives there
 FORM = "application/x-www-form-urlencoded"
@@ -64,23 +64,6 @@ def gunicorn_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]
     return env
 
 
-def _children(pid: int) -> list[int]:
-    """Direct children of a process (gunicorn's workers, for its master), from /proc."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        fields = stat.rsplit(b")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != b"Z":
-            found.append(int(entry.name))
-    return sorted(found)
-
-
 class Gunicorn:
     """`gunicorn -c python:receiver.gunicorn_conf wsgi:app` on 127.0.0.1, output to a file."""
 
@@ -113,7 +96,7 @@ class Gunicorn:
         return Path(self.log.name).read_text(errors="replace")
 
     def worker_pids(self) -> list[int]:
-        return _children(self.process.pid) if self.process else []
+        return sorted(children(self.process.pid)) if self.process else []
 
     def kill_worker(self, rng: random.Random | None = None) -> int | None:
         """SIGKILL one worker (gunicorn's master starts another); its pid, None if none was up."""
