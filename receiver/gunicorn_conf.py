@@ -3,9 +3,12 @@ import multiprocessing
 import os
 
 bind = os.environ.get("RECEIVER_BIND", "0.0.0.0:8080")
-# Threaded workers: vendors keep connections alive between pushes, and a slow client that
-# trickles its body holds one thread, not a whole worker (sync workers also force
-# `Connection: close` on every answer). One process per core does the CPU work in parallel.
+# Threaded workers, one process per core. Measured with `python -m bench.run` (2 cores, wrk,
+# 500-record topen pushes): gthread 2x4 gave 58,500 records/s against 52,100 for 2 sync
+# workers (single pushes 2,800 vs 2,400 req/s); 1, 2 and 4 gthread workers gave 45,700,
+# 59,400 and 50,700 records/s (bench/results/latest.md): past one per core, workers only
+# fight Redis for the CPU. gthread also keeps connections alive between a vendor's pushes
+# (sync workers force `Connection: close`) and lets a slow client hold one thread, not a worker.
 worker_class = "gthread"
 workers = int(os.environ.get("RECEIVER_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("RECEIVER_THREADS", 4))
@@ -20,4 +23,3 @@ limit_request_fields = 100
 control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
-
