@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from receiver import events  # noqa: E402
 from receiver.redis_server import RedisServer  # noqa: E402
-from tests.faultkit import (FORM, Gunicorn, PushGen, client, gunicorn_env, reconcile,  # noqa: E402
-                            send, spool_files, wait_for)
+from tests.faultkit import (FORM, Gunicorn, PushGen, client, gunicorn_env,  # noqa: E402
+                            raw_exchange, reconcile, send, spool_files, wait_for)
 
 RESULTS = ROOT / "bench" / "results"
 MAX_BODY = 64 * 1024
@@ -239,22 +239,13 @@ def _raw(port: int, method: str, target: bytes, headers: dict, body: bytes, *, c
     head.append(b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % len(body))
     data = b"\r\n".join(head) + b"\r\n\r\n" + (_chunked(body) if chunked else body)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-            if leave_after is not None:  # a client that goes away mid-body
+        if leave_after is None:
+            answer = raw_exchange(port, [data], timeout=20)
+        else:  # a client that goes away mid-body: send part, half-close, read what comes
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
                 sock.sendall(data[:leave_after])
                 sock.shutdown(socket.SHUT_WR)
-                try:
-                    answer = sock.recv(100)
-                except OSError:
-                    return None
-                return int(answer[9:12]) if answer.startswith(b"HTTP/1.1 ") else None
-            sock.sendall(data)
-            answer = b""
-            while True:
-                part = sock.recv(65536)
-                if not part:
-                    break
-                answer += part
+                answer = sock.recv(100)
     except OSError:
         return None
     return int(answer[9:12]) if answer.startswith(b"HTTP/1.1 ") else None

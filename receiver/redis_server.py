@@ -68,6 +68,18 @@ def version(binary: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.groups() if part) if match else (0,)
 
 
+def stop_process(process: subprocess.Popen, timeout: float) -> int | None:
+    """SIGTERM, then SIGKILL if it outlives `timeout`; returns the exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -131,13 +143,8 @@ class RedisServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM: redis-server flushes the AOF and exits."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_process(self.process, timeout)
 
     def __enter__(self) -> "RedisServer":
         return self.start()

@@ -20,6 +20,8 @@ from typing import Callable, Iterable, Mapping, TypeVar
 
 import redis
 
+from receiver.redis_server import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent  # the repository root: wsgi.py lives there
 T = TypeVar("T")
 
@@ -106,15 +108,9 @@ class Process:
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM, then SIGKILL if it outlives `timeout`; returns the exit code."""
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        code = stop_process(self.process, timeout)
         self.log.close()
-        return self.process.returncode
+        return code
 
     def __enter__(self) -> "Process":
         return self

@@ -22,7 +22,7 @@ from typing import Iterable, Mapping
 
 import redis
 
-from receiver.redis_server import RedisServer, free_port
+from receiver.redis_server import RedisServer, free_port, stop_process
 
 from .e2e import children, wait_for
 
@@ -112,13 +112,8 @@ class Gunicorn:
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (graceful: workers finish their request), SIGKILL if that takes too long."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process:
+            stop_process(self.process, timeout)
 
     def __enter__(self) -> "Gunicorn":
         return self.start()
