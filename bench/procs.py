@@ -86,10 +86,12 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> "Gunicorn":
-        # The same worker settings for every app: worker class and threads as asked, a deep
-        # backlog, no access log, warnings only.
+        # The same worker settings for every app: worker class and threads as asked, a
+        # listening socket per worker (SO_REUSEPORT, as the receiver's defaults: on one shared
+        # socket one gthread worker often takes all of wrk's connections), a deep backlog, no
+        # access log, warnings only.
         command = [sys.executable, "-m", "gunicorn", "--worker-class", self.worker_class,
-                   "--threads", str(self.threads),
+                   "--threads", str(self.threads), "--reuse-port",
                    "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
                    "--backlog", "2048", "--timeout", "60", "--log-level", "warning",
                    "--error-logfile", "-", self.app]

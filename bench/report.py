@@ -103,7 +103,7 @@ def markdown(result: Result) -> str:
     lines = [f"# Benchmark {result.started}", "",
              f"Command: `{result.command}` ({result.seconds} s). "
              f"Medians of {result.args['runs']} run(s) of {result.args['duration']} s per "
-             f"scenario; wrk with {result.args['connections']} connections; gunicorn "
+             f"scenario; wrk with {result.args['connections'] or '4 x workers'} connections; gunicorn "
              f"{result.args.get('worker_class', 'sync')} workers"
              f"{' x %s threads' % result.args.get('threads') if result.args.get('worker_class') == 'gthread' else ''}"
              " for every app; RSS is the peak over the runs.", "", "| machine | |", "|---|---|"]

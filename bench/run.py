@@ -133,7 +133,8 @@ def measure(scenario: Scenario, server: Gunicorn, client: redis.Redis, redis_pid
     redis_cpu = cpu_seconds(redis_pid)
     with Watch(server.worker_pids()) as watch:
         load = loadgen.run_wrk(args.wrk, server.url, scenario.payload, seconds=args.duration,
-                               connections=args.connections, workdir=workdir,
+                               connections=args.connections or 4 * scenario.workers,
+                               workdir=workdir,
                                cpus=args.client_cpus)
     time.sleep(0.2)  # let the last in-flight pushes land before counting
     redis_cpu = cpu_seconds(redis_pid) - redis_cpu
@@ -336,7 +337,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default=None,
                         help="run only the scenarios whose name matches this regex")
     parser.add_argument("--connections", type=int, default=None,
-                        help="wrk connections [2 x workers]")
+                        help="wrk connections [4 x the scenario's workers: enough for the "
+                             "kernel to spread them over the per-worker sockets]")
     parser.add_argument("--rate", type=float, default=FIXED_RATE,
                         help=f"pushes/s of the fixed-rate latency test [{FIXED_RATE:g}]")
     parser.add_argument("--fixed-seconds", type=float, default=None,
@@ -363,7 +365,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.runs, args.duration = 1, 1
         args.fixed_seconds = args.fixed_seconds or 1.0
     args.fixed_seconds = args.fixed_seconds or float(args.duration)
-    args.connections = args.connections or 2 * args.workers
     cpus = os.cpu_count() or 1
     if args.pin == "auto" and cpus >= 3 and not (args.server_cpus or args.client_cpus):
         args.server_cpus, args.client_cpus = f"0-{cpus - 2}", str(cpus - 1)

@@ -184,9 +184,10 @@ def gone(pid: int) -> bool:
     return not _running(pid)
 
 
-def accept_queue(port: int) -> int | None:
-    """Connections waiting in the accept queue of the socket listening on `port` (the
-    rx_queue of a LISTEN socket in /proc/net/tcp), or None when nothing listens there."""
+def listen_queues(port: int) -> list[int]:
+    """Per socket listening on `port`, the connections waiting in its accept queue (the rx_queue
+    of a LISTEN row in /proc/net/tcp): one socket per worker, as the receiver uses SO_REUSEPORT."""
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             rows = Path(table).read_text().splitlines()[1:]
@@ -196,8 +197,15 @@ def accept_queue(port: int) -> int | None:
             fields = row.split()
             local, state, queues = fields[1], fields[3], fields[4]
             if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                return int(queues.split(":")[1], 16)
-    return None
+                found.append(int(queues.split(":")[1], 16))
+    return found
+
+
+def accept_queue(port: int) -> int | None:
+    """Connections waiting to be accepted on `port`, over all its listening sockets, or None
+    when nothing listens there."""
+    queues = listen_queues(port)
+    return sum(queues) if queues else None
 
 
 @dataclass

@@ -250,15 +250,19 @@ def test_killed_workers_are_replaced_and_nothing_acked_is_lost(server, r):
 # 4. Port binding --------------------------------------------------------------------------
 
 def test_binds_the_given_port_and_a_second_server_there_fails(server, redis_server, tmp_path):
-    assert e2e.accept_queue(server.port) is not None  # listening on exactly that port
+    # Listening on exactly that port, one SO_REUSEPORT socket per worker (the kernel spreads
+    # connections over them; a shared socket let one gthread worker take them all).
+    assert len(e2e.listen_queues(server.port)) == 2
     second = e2e.Process(e2e.gunicorn_command(server.port, 1),
                          e2e.clean_env(RECEIVER_REDIS_URL=redis_server.url,
                                        XDG_RUNTIME_DIR=str(tmp_path)))
     with second:
-        code = second.wait(TIMEOUT)  # gunicorn retries the bind for ~5 s, then gives up
+        code = second.wait(TIMEOUT)
         output = second.output()
+    # SO_REUSEPORT would let a second server of this user share the port: it must refuse.
     assert code != 0, output
-    assert f"Can't connect to ('127.0.0.1', {server.port})" in output, output
+    assert f"127.0.0.1:{server.port} is already in use by another process" in output, output
+    assert len(e2e.listen_queues(server.port)) == 2
     answer = e2e.request(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert answer.status == 200  # the first server is unharmed
 
