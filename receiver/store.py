@@ -1,7 +1,8 @@
 """The one module that talks to Redis: one round trip per push, whatever the batch size.
 
 A Lua script receives every entry of the request and, atomically and in order, skips entries
-whose dedupe id was published within the dedupe window and XADDs the rest (trimming by MINID).
+whose dedupe id was published within the dedupe window and XADDs the rest, then trims each
+stream it added to by MINID.
 An id stays claimed only if its XADD succeeded, so a failing script never hides an entry that
 was not published. With a durability setting, a WAIT or WAITAOF is
 pipelined behind the script: still one round trip.
@@ -39,19 +40,14 @@ class NotDurable(redis.RedisError):
 # Returns per entry the stream id, or 0 when the entry was a duplicate.
 PUBLISH_LUA = """
 local ttl, minid = ARGV[1], ARGV[2]
-local out = {}
+local out, added = {}, {}
 for n, entry in ipairs(cmsgpack.unpack(ARGV[3])) do
   local stream, seen = KEYS[entry[1]], KEYS[entry[2]]
   -- Claim the id; a claim that exists is a duplicate. One call where EXISTS + SET took two.
   if not redis.call('SET', seen, '1', 'NX', 'PX', ttl) then
     out[n] = 0
   else
-    local id
-    if minid ~= '' then
-      id = redis.pcall('XADD', stream, 'MINID', '~', minid, '*', unpack(entry[3]))
-    else
-      id = redis.pcall('XADD', stream, '*', unpack(entry[3]))
-    end
+    local id = redis.pcall('XADD', stream, '*', unpack(entry[3]))
     if type(id) == 'table' and id.err then
       -- Not published, so not seen: drop the claim, and fail the push (the entries before
       -- this one are published and claimed, so the retry from the spool skips them).
@@ -59,7 +55,13 @@ for n, entry in ipairs(cmsgpack.unpack(ARGV[3])) do
       return redis.error_reply(id.err)
     end
     out[n] = id
+    added[stream] = true
   end
+end
+-- Trim once per stream and push, not per XADD: MINID on every XADD cost 1.4 us of Redis time
+-- per entry (4.1 against 2.7 for an 11-field XADD).
+if minid ~= '' then
+  for stream in pairs(added) do redis.call('XTRIM', stream, 'MINID', '~', minid) end
 end
 return out
 """
