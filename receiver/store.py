@@ -119,13 +119,13 @@ class Publisher:
         if not entries:
             return []
         # KEYS: the (at most three) streams first, then one dedupe key per entry.
-        streams = {kind: self.streams.stream(kind) for kind, _, _ in entries}
-        keys = list(streams.values())
-        index = {kind: n for n, kind in enumerate(streams, 1)}
-        keys += [self.streams.seen(dedupe) for _, dedupe, _ in entries]
+        index = {kind: n for n, kind in enumerate(dict.fromkeys([e[0] for e in entries]), 1)}
+        keys = [self.streams.stream(kind) for kind in index]
+        seen = self.streams.seen("")
+        keys += [seen + dedupe for _, dedupe, _ in entries]
         minid = f"{int(time.time() * 1000) - self.retention_ms}-0" if self.retention_ms else ""
-        batch = [[index[kind], n, list(chain.from_iterable(fields.items()))]
-                 for n, (kind, _, fields) in enumerate(entries, len(streams) + 1)]
+        batch = [(index[kind], n, [*chain.from_iterable(fields.items())])
+                 for n, (kind, _, fields) in enumerate(entries, len(index) + 1)]
         args = [self.dedupe_ms, minid, msgpack.packb(batch, use_bin_type=False)]
         if self.wait is None:
             return _flags(self._script(keys=keys, args=args))
