@@ -107,14 +107,18 @@ def _entries(vendor: str, raw: Push, config: VendorSettings, received_at: str) -
     """Decode a push into (kind, dedupe id, fields) stream entries, dead letters included."""
     found, failures = decode(vendor, raw, config, received_at)
     entries = [(event["kind"], event["id"], event) for event in found]
+    remote_addr, path = request.remote_addr or "", public_path()
+    letters = []
     for reason, record in failures:
         letter = {"vendor": vendor, "reason": reason, "received_at": received_at,
-                  "remote_addr": request.remote_addr or "", "method": raw.method,
-                  "path": public_path(), "content_type": raw.content_type,
-                  "query": raw.query, "body": raw.body}
+                  "remote_addr": remote_addr, "method": raw.method, "path": path,
+                  "content_type": raw.content_type, "query": raw.query, "body": raw.body}
         if record is not None:
             letter["record"] = record
-        entries.append(("deadletter", events.letter_id(letter), letter))
+        letters.append(letter)
+    # The letters of a push share its body: letter_ids hashes it once for all of them.
+    entries += [("deadletter", letter_id, letter)
+                for letter_id, letter in zip(events.letter_ids(letters), letters)]
     return entries
 
 

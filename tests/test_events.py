@@ -1,5 +1,7 @@
 """The hot path builds stream entries without marshmallow (events.complete); these properties
 prove its entries are exactly what the marshmallow schemas, the contract, load and dump."""
+import hashlib
+
 from hypothesis import given, settings, strategies as st
 
 from receiver import events
@@ -59,3 +61,57 @@ def test_schema_rejects_what_breaks_the_contract():
     assert "mobile" in events.check({**good, "mobile": "abc"})
     assert "reported_at" in events.check({**good, "reported_at": "2014-06-10 15:34:11"})
     assert "id" in events.check({k: v for k, v in good.items() if k != "id"})
+
+
+# Ids are dedupe keys kept across releases (48 h live, the archive's retention on replay): the
+# same record must keep its id whatever the code that hashes it. Values from the first release.
+DLR = {"kind": "dlr", "batch_id": "0278387837488834", "mobile": "+8613900000000",
+       "status": "delivered", "vendor_status": "DELIVRD", "account": "XXXX", "vendor": "topen",
+       "raw": "0278387837488834,13900000000,DELIVRD", "received_at": "2026-01-01T00:00:00.000+00:00"}
+MO = {"kind": "mo", "mobile": "+8613900000000", "text": "退订", "sent_at": "2014-06-10T15:34:11+08:00",
+      "raw": "13900000000|,|退订|,|2014-06-10 15:34:11", "vendor": "topen",
+      "received_at": "2026-01-01T00:00:00.000+00:00"}
+LETTER = {"vendor": "topen", "reason": "bad record: no usable mobile in 'x'",
+          "received_at": "2026-01-01T00:00:00.000+00:00", "remote_addr": "10.0.0.1",
+          "method": "POST", "path": "/push/topen", "content_type": "application/x-www-form-urlencoded",
+          "query": b"", "body": b"account=XXXX&GetReport=1,x,DELIVRD|\xff", "record": "1,x,DELIVRD"}
+
+
+def test_ids_do_not_change_between_releases():
+    assert events.record_id(DLR) == "53ec3cbdc9b870825a53d659c9f761a3"
+    assert events.record_id(MO) == "4493814d11862c4845d4f0eb66611c27"
+    assert events.letter_id(LETTER) == "dl-638dfedbf0368f874641910d5412f6fc"
+    assert events.letter_ids([LETTER]) == ["dl-638dfedbf0368f874641910d5412f6fc"]
+    assert events.letter_ids([]) == []
+
+
+def reference_letter_id(letter) -> str:
+    """letter_id as first written: every letter hashed whole, field by field in name order."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(set(letter) - {"received_at", "remote_addr"}):
+        value = letter[name]
+        digest.update(name.encode() + b"\x1f")
+        digest.update((value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass"))
+                      + b"\x1e")
+    return "dl-" + digest.hexdigest()
+
+
+raw_bytes = st.binary(max_size=64)
+push_letters = st.fixed_dictionaries({
+    "vendor": st.sampled_from(["topen", "smsadmin"]), "received_at": st.just("2026-01-01T00:00:00.000+00:00"),
+    "method": st.sampled_from(["GET", "POST"]), "path": st.sampled_from(["/push/topen", "/push/topen/***"]),
+    "content_type": st.sampled_from(["", "application/x-www-form-urlencoded"]),
+    "query": raw_bytes, "body": raw_bytes,
+}).flatmap(lambda push: st.lists(st.fixed_dictionaries(
+    {"reason": text, "remote_addr": st.sampled_from(["", "10.0.0.1"])},
+    optional={"record": text, "body": raw_bytes, "vendor": st.just("winnerlook")},
+).map(lambda own: {**push, **own}), max_size=6))
+
+
+@given(letters=push_letters)
+def test_the_letters_of_a_push_get_the_ids_each_would_get_alone(letters):
+    # letter_ids hashes what the letters share once: same ids as each letter hashed whole,
+    # whether they share the body (one push) or not.
+    expected = [reference_letter_id(letter) for letter in letters]
+    assert events.letter_ids(letters) == expected
+    assert [events.letter_id(letter) for letter in letters] == expected
