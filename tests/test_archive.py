@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from receiver import events, settings
-from receiver.archive import Archive, archive_cli, replay, request_line
+from receiver.archive import Archive, archive_cli, raw_digest, replay, request_line
 
 from . import e2e
 from .helpers import FORM, entries
@@ -110,6 +110,25 @@ def test_every_push_is_archived_with_its_bytes_headers_address_and_outcome(app_f
     files = list(archive.directory.glob("*/*.jsonl"))
     assert len(files) == 1 and f"-{os.getpid()}-" in files[0].name
     assert b"s3cret" not in files[0].read_bytes()
+
+
+def test_the_outcome_names_each_event_taken_and_each_dead_letter_in_order(app_factory):
+    app = app_factory()
+    taken = [report("13900000000"), report("13900000001")]
+    dead = [("bad record: no usable mobile in 'x'", "1,x,DELIVRD"), ("empty push", None)]
+    line = old_line(app, day=TODAY, body=b"x", published=taken, dead=dead)
+    assert list(line) == ["received_at", "vendor", "method", "path", "remote_addr", "headers",
+                          "content_type", "query", "body", "status", "outcome"]
+    # The raw digests are what replay compares with: pinned, like the ids.
+    assert line["outcome"] == {
+        "store": "0 duplicates", "spooled": False, "published": [e["id"] for e in taken],
+        "published_raw": ["ee176891f2402a71", "80124e4d8bc9fdc2"], "duplicates": 0,
+        "dead_letters": [list(letter) for letter in dead]}
+    assert raw_digest("13900000000|,|退订|,|2014-06-10 15:34:11") == "982be4faffe1b393"
+    assert raw_digest("a\ud800b") == "f78d465fc72d8821"  # a lone surrogate hashes too
+    refused = old_line(app, day=TODAY, body=b"x", published=taken, dead=dead, status=503)
+    assert refused["outcome"] == {"store": None, "spooled": False, "published": [],
+                                  "published_raw": [], "duplicates": 0, "dead_letters": []}
 
 
 def test_the_same_push_twice_records_a_duplicate(app_factory, r):
