@@ -58,10 +58,15 @@ def push(vendor: str, token: str | None = None) -> Response:
     except SpoolError as problem:
         log.error("push to %s refused: Redis and the spool both failed: %s", vendor, problem)
         abort(503, "storage unavailable, nothing was accepted; retry later")
-    kinds = [kind for kind, _, _ in entries]
-    log.info("push %s from %s: %d dlr, %d mo, %d dead letters, %s", vendor,
-             request.remote_addr, kinds.count("dlr"), kinds.count("mo"),
-             kinds.count("deadletter"), outcome)
+    # A clean push is in gunicorn's access log and the archive already: its summary is DEBUG.
+    # One with dead letters, duplicates or a spooled batch is worth an INFO line.
+    clean = outcome == "0 duplicates" and all(kind != "deadletter" for kind, _, _ in entries)
+    level = logging.DEBUG if clean else logging.INFO
+    if log.isEnabledFor(level):
+        kinds = [kind for kind, _, _ in entries]
+        log.log(level, "push %s from %s: %d dlr, %d mo, %d dead letters, %s", vendor,
+                request.remote_addr, kinds.count("dlr"), kinds.count("mo"),
+                kinds.count("deadletter"), outcome)
     return Response(config.ack_body, 200, mimetype="text/plain")
 
 

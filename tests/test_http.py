@@ -209,3 +209,19 @@ def test_redis_and_spool_down_is_503_and_nothing_acked(app_factory, r, tmp_path,
     assert b"ok" != response.data
     one_line(response)
     assert nothing_stored(r)
+
+
+def test_a_clean_push_logs_at_debug_and_a_push_with_trouble_at_info(client, r, caplog):
+    # gunicorn's access log and the archive have every push; the log's INFO lines are the
+    # pushes worth a look: dead letters, duplicates, a spooled batch.
+    bad = b"account=acc1&GetReport=0278387837488835,not-a-mobile,DELIVRD|"
+    with caplog.at_level("DEBUG", logger="receiver"):
+        for body in (PUSH, PUSH, bad):
+            assert client.post("/push/topen", data=body, content_type=FORM).status_code == 200
+    summaries = [(rec.levelname, rec.getMessage()) for rec in caplog.records
+                 if rec.getMessage().startswith("push topen")]
+    assert summaries == [
+        ("DEBUG", "push topen from 127.0.0.1: 1 dlr, 0 mo, 0 dead letters, 0 duplicates"),
+        ("INFO", "push topen from 127.0.0.1: 1 dlr, 0 mo, 0 dead letters, 1 duplicates"),
+        ("INFO", "push topen from 127.0.0.1: 0 dlr, 0 mo, 1 dead letters, 0 duplicates"),
+    ]
