@@ -7,11 +7,11 @@ import socket
 bind = os.environ.get("RECEIVER_BIND", "0.0.0.0:8080")
 # Threaded workers, one process per core. Measured with `python -m bench.run` (2 cores shared
 # with Redis and wrk, 500-record topen pushes): gthread 2x4 gave 58,500 records/s against
-# 52,100 for 2 sync workers (single pushes 2,800 vs 2,400 req/s). 1, 2 and 4 gthread workers
-# gave 45,700 / 59,400 / 50,700 records/s in one full run and 56,600 / 58,300 / 70,700 in the
-# next (bench/results/): past one per core the gain is within this box's noise, and Redis
-# shares these cores. gthread also keeps connections alive between a vendor's pushes (sync
-# workers force `Connection: close`) and lets a slow client hold one thread, not a worker.
+# 52,100 for 2 sync workers (single pushes 2,800 vs 2,400 req/s). With a socket per worker
+# (below), 1, 2 and 4 gthread workers gave 51,700 / 55,500 / 55,400 records/s: past one per
+# core nothing is gained, as Redis shares these cores. gthread also keeps connections alive
+# between a vendor's pushes (sync workers force `Connection: close`) and lets a slow client
+# hold one thread, not a worker.
 worker_class = "gthread"
 workers = int(os.environ.get("RECEIVER_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("RECEIVER_THREADS", 4))
