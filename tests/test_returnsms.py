@@ -230,6 +230,14 @@ CASES = [
                   "<receivetime>2011-12-02 22:12:11</receivetime><mobile>13800000000</mobile>"
                   "<taskid>T9</taskid><fee>1</fee></statusbox>", batch_id="T9",
                   error_code="DELIVRD", reported_at=T_ISO, ext_no="07")]),
+    Case("an element repeated in a box: the first one counts", P, content_type=XML,
+         body=doc("<statusbox><mobile>13800000000</mobile><status>10</status>"
+                  "<mobile>13900000000</mobile><status>20</status><taskid>T8</taskid>"
+                  "</statusbox>"),
+         dlr=[dlr("+8613800000000", "10", "delivered",
+                  "<statusbox><mobile>13800000000</mobile><status>10</status>"
+                  "<mobile>13900000000</mobile><status>20</status><taskid>T8</taskid>"
+                  "</statusbox>", batch_id="T8")]),
     Case("whitespace and newlines inside elements", P, content_type=XML,
          body=doc("<callbox>\n<mobile>\n  138 0000 0000\n</mobile>\n<taskid> T1 </taskid>\n"
                   "<content>\n  第一行\n第二行  \n</content>\n<receivetime>\t2011-12-02 22:12:11 "

@@ -116,10 +116,16 @@ def _tag(element: Element) -> str:
 
 
 def _text(box: Element, name: str) -> str:
+    return _texts(box).get(name, "")
+
+
+def _texts(box: Element) -> dict[str, str]:
+    """A box's child elements by tag, each the text of the first child of that tag (one pass
+    over the children, not one per field looked up)."""
+    texts: dict[str, str] = {}
     for child in box:
-        if _tag(child) == name:
-            return (child.text or "").strip()
-    return ""
+        texts.setdefault(_tag(child), (child.text or "").strip())
+    return texts
 
 
 def _raw(box: Element) -> str:
@@ -132,20 +138,22 @@ def _raw(box: Element) -> str:
 
 
 def _report(box: Element, options: Options) -> dict:
-    code, detail = _text(box, "status"), _text(box, "errorcode")
-    return {"kind": "dlr", "mobile": _text(box, "mobile"), "batch_id": _text(box, "taskid"),
-            "link_id": _text(box, "linkid"), "vendor_status": code or detail,
+    text = _texts(box).get
+    code, detail = text("status", ""), text("errorcode", "")
+    return {"kind": "dlr", "mobile": text("mobile", ""), "batch_id": text("taskid", ""),
+            "link_id": text("linkid", ""), "vendor_status": code or detail,
             "error_code": detail if code else None,
             "status": status.classify_returnsms(code, detail),
-            "reported_at": normalize.local_time(_text(box, "receivetime"), options.zone),
-            "ext_no": _text(box, "extno")}
+            "reported_at": normalize.local_time(text("receivetime", ""), options.zone),
+            "ext_no": text("extno", "")}
 
 
 def _reply(box: Element, options: Options) -> dict:
-    return {"kind": "mo", "mobile": _text(box, "mobile"), "batch_id": _text(box, "taskid"),
-            "link_id": _text(box, "linkid"), "text": _text(box, "content"),
-            "sent_at": normalize.local_time(_text(box, "receivetime"), options.zone),
-            "ext_no": _text(box, "extno")}
+    text = _texts(box).get
+    return {"kind": "mo", "mobile": text("mobile", ""), "batch_id": text("taskid", ""),
+            "link_id": text("linkid", ""), "text": text("content", ""),
+            "sent_at": normalize.local_time(text("receivetime", ""), options.zone),
+            "ext_no": text("extno", "")}
 
 
 def _add(result: Decoded, record: dict, box: Element) -> None:
