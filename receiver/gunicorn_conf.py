@@ -38,10 +38,11 @@ def on_starting(server) -> None:
     """Refuse a port that is already taken, with a clear error.
 
     With SO_REUSEPORT a second receiver run by the same user would otherwise bind the port too
-    and silently take part of the pushes. A unix socket keeps the shared listener.
+    and silently take part of the pushes. A unix socket or an inherited descriptor (`fd://`)
+    keeps the shared listener.
     """
     for address in server.cfg.address:
-        if isinstance(address, (str, bytes)):
+        if not isinstance(address, tuple):  # a unix socket path, or fd://N
             server.cfg.set("reuse_port", False)
             continue
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET

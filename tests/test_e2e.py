@@ -3,6 +3,7 @@ exactly as vendors send them, against a real redis-server."""
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
@@ -265,6 +266,36 @@ def test_binds_the_given_port_and_a_second_server_there_fails(server, redis_serv
     assert len(e2e.listen_queues(server.port)) == 2
     answer = e2e.request(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert answer.status == 200  # the first server is unharmed
+
+
+def test_a_unix_socket_bind_serves_on_one_shared_listener(redis_server, tmp_path):
+    """Per-worker sockets are for TCP: a unix socket (behind a local proxy) stays shared."""
+    path = tmp_path / "receiver.sock"
+    command = e2e.gunicorn_command(0, 2)
+    command[command.index("--bind") + 1] = f"unix:{path}"
+    served = e2e.Process(command, e2e.clean_env(RECEIVER_REDIS_URL=redis_server.url,
+                                                RECEIVER_DATA_DIR=str(tmp_path / "data"),
+                                                XDG_RUNTIME_DIR=str(tmp_path)))
+
+    def healthz() -> bytes:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(5)
+            client.connect(str(path))
+            client.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            return b"".join(iter(lambda: client.recv(4096), b""))
+
+    with served:
+        e2e.wait_for(lambda: path.exists() and len(e2e.children(served.pid)) == 2, TIMEOUT,
+                     served.output)
+        answer = e2e.wait_for(lambda: _try(healthz), TIMEOUT, served.output)
+        assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"\r\n\r\nok\n"), answer
+
+
+def _try(call):
+    try:
+        return call()
+    except OSError:
+        return None
 
 
 # 5. `receiver serve` with its embedded Redis ----------------------------------------------
