@@ -39,8 +39,11 @@ def on_starting(server) -> None:
 
     With SO_REUSEPORT a second receiver run by the same user would otherwise bind the port too
     and silently take part of the pushes. A unix socket or an inherited descriptor (`fd://`)
-    keeps the shared listener.
+    keeps the shared listener. A new master started by USR2 (an upgrade in place) skips the
+    probe: the old master's workers hold the port until it is told to stop.
     """
+    if server.master_pid:
+        return
     for address in server.cfg.address:
         if not isinstance(address, tuple):  # a unix socket path, or fd://N
             server.cfg.set("reuse_port", False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import sys
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
@@ -266,6 +267,35 @@ def test_binds_the_given_port_and_a_second_server_there_fails(server, redis_serv
     assert len(e2e.listen_queues(server.port)) == 2
     answer = e2e.request(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert answer.status == 200  # the first server is unharmed
+
+
+def test_usr2_leaves_the_running_server_serving(redis_server, r, tmp_path):
+    """gunicorn 27 cannot upgrade in place (USR2) with a socket per worker: the new master
+    finds no inherited sockets and exits. The running server must go on serving and lose
+    nothing (the README says to upgrade with a restart)."""
+    port = e2e.free_port()
+    # The `gunicorn` script, as deploy/ runs it (`python -m gunicorn` re-executes
+    # gunicorn/__main__.py as a script, whose folder shadows the stdlib's `http` package).
+    command = e2e.gunicorn_command(port, 1)
+    command[:3] = [str(Path(sys.executable).with_name("gunicorn"))]
+    old = e2e.Process(command, e2e.clean_env(RECEIVER_REDIS_URL=redis_server.url,
+                                             RECEIVER_DATA_DIR=str(tmp_path / "data"),
+                                             XDG_RUNTIME_DIR=str(tmp_path)))
+    with old:
+        e2e.wait_ready(old, port, TIMEOUT)
+        [worker] = e2e.wait_for(lambda: e2e.children(old.pid), TIMEOUT, old.output)
+        push = e2e.http_request("POST", b"/push/topen", topen_report("usr2-before"),
+                                content_type=FORM)
+        assert e2e.request(port, push).status == 200
+        old.signal(signal.SIGUSR2)
+        # The new master logs its start, then is gone, leaving the old master and its worker.
+        e2e.wait_for(lambda: old.output().count("Starting gunicorn") == 2, TIMEOUT, old.output)
+        e2e.wait_for(lambda: e2e.children(old.pid) == [worker], TIMEOUT, old.output)
+        assert old.alive()
+        push = e2e.http_request("POST", b"/push/topen", topen_report("usr2-after"),
+                                content_type=FORM)
+        assert e2e.request(port, push).status == 200
+    assert batches(r) == ["usr2-before", "usr2-after"]
 
 
 def test_a_unix_socket_bind_serves_on_one_shared_listener(redis_server, tmp_path):
