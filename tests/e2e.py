@@ -48,10 +48,14 @@ def wait_for(check: Callable[[], T], timeout: float, what: str | Callable[[], st
         time.sleep(interval)
 
 
-def gunicorn_command(port: int, workers: int = 1) -> list[str]:
-    """gunicorn on wsgi:app with the receiver's config, bound to 127.0.0.1:<port>."""
-    return [sys.executable, "-m", "gunicorn", "-c", "python:receiver.gunicorn_conf",
-            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "wsgi:app"]
+def gunicorn_command(port: int, workers: int = 1, *, bind: str | None = None,
+                     script: bool = False) -> list[str]:
+    """gunicorn on wsgi:app with the receiver's config, bound to 127.0.0.1:<port> (or `bind`),
+    run as `python -m gunicorn` or, with `script`, as the `gunicorn` script deploy/ uses."""
+    launcher = ([str(Path(sys.executable).with_name("gunicorn"))] if script
+                else [sys.executable, "-m", "gunicorn"])
+    return [*launcher, "-c", "python:receiver.gunicorn_conf",
+            "--bind", bind or f"127.0.0.1:{port}", "--workers", str(workers), "wsgi:app"]
 
 
 def serve_command(*args: str) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import sys
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
@@ -276,8 +275,7 @@ def test_usr2_leaves_the_running_server_serving(redis_server, r, tmp_path):
     port = e2e.free_port()
     # The `gunicorn` script, as deploy/ runs it (`python -m gunicorn` re-executes
     # gunicorn/__main__.py as a script, whose folder shadows the stdlib's `http` package).
-    command = e2e.gunicorn_command(port, 1)
-    command[:3] = [str(Path(sys.executable).with_name("gunicorn"))]
+    command = e2e.gunicorn_command(port, 1, script=True)
     old = e2e.Process(command, e2e.clean_env(RECEIVER_REDIS_URL=redis_server.url,
                                              RECEIVER_DATA_DIR=str(tmp_path / "data"),
                                              XDG_RUNTIME_DIR=str(tmp_path)))
@@ -301,8 +299,7 @@ def test_usr2_leaves_the_running_server_serving(redis_server, r, tmp_path):
 def test_a_unix_socket_bind_serves_on_one_shared_listener(redis_server, tmp_path):
     """Per-worker sockets are for TCP: a unix socket (behind a local proxy) stays shared."""
     path = tmp_path / "receiver.sock"
-    command = e2e.gunicorn_command(0, 2)
-    command[command.index("--bind") + 1] = f"unix:{path}"
+    command = e2e.gunicorn_command(0, 2, bind=f"unix:{path}")
     served = e2e.Process(command, e2e.clean_env(RECEIVER_REDIS_URL=redis_server.url,
                                                 RECEIVER_DATA_DIR=str(tmp_path / "data"),
                                                 XDG_RUNTIME_DIR=str(tmp_path)))
