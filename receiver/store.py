@@ -9,6 +9,8 @@ pipelined behind the script: still one round trip.
 """
 from __future__ import annotations
 
+import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -115,6 +117,8 @@ class Publisher:
         self.wait = DURABILITY[durability]
         self.wait_ms = wait_ms
         self._script = client.register_script(PUBLISH_LUA)
+        # A plain Redis gets the lean path (_Line); a cluster client routes the script itself.
+        self._line = None if isinstance(client, RedisCluster) else _Line(client)
 
     def publish(self, entries: Sequence[Entry]) -> list[bool]:
         """XADD `(kind, dedupe id, fields)` entries, skipping ids seen in the dedupe window.
@@ -141,17 +145,76 @@ class Publisher:
             rows.append((index[kind], n, shape, tuple(fields.values())))
         batch = msgpack.packb((list(shapes), rows), use_bin_type=False)
         args = [self.dedupe_ms, minid, batch]
-        if self.wait is None:
+        if self._line is not None:
+            script = ("EVALSHA", self._script.sha, len(keys), *keys, *args)
+            wait = () if self.wait is None else ((*self.wait, self.wait_ms),)
+            results, *confirmed = self._line.call(script, *wait, load=("SCRIPT", "LOAD",
+                                                                       PUBLISH_LUA))
+            if self.wait is None:
+                return _flags(results)
+            confirmed = confirmed[0]
+        elif self.wait is None:
             return _flags(self._script(keys=keys, args=args))
-        pipe = self.client.pipeline(transaction=False)
-        self._script(keys=keys, args=args, client=pipe)
-        pipe.execute_command(*self.wait, self.wait_ms)
-        results, confirmed = pipe.execute()
+        else:
+            pipe = self.client.pipeline(transaction=False)
+            self._script(keys=keys, args=args, client=pipe)
+            pipe.execute_command(*self.wait, self.wait_ms)
+            results, confirmed = pipe.execute()
         needed = self.wait[1:]
         got = confirmed if isinstance(confirmed, list) else [confirmed]
         if any(int(have) < want for have, want in zip(got, needed)):
             raise NotDurable(f"{self.wait[0]} confirmed {got}, needed {list(needed)}")
         return _flags(results)
+
+
+class _Line:
+    """One connection per thread, used directly: commands packed into one write, replies read
+    back. redis-py's execute_command spends ~40 us of Python per call on pool checkout,
+    retry and observability wrappers: a single push's publish took 119 us of CPU through it,
+    53 us this way (a PING: 65 against 14 us). The connection keeps the client's settings
+    (timeouts, health checks, credentials); failures are the caller's to handle (the view
+    spools the push).
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        pool = client.connection_pool
+        self._make = lambda: pool.connection_class(**pool.connection_kwargs)
+        self._local = threading.local()
+
+    def _connection(self) -> redis.Connection:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # new thread, or a forked child
+            local.pid, local.connection = os.getpid(), self._make()
+        return local.connection
+
+    def call(self, *commands: tuple, load: tuple | None = None, retry: bool = True) -> list:
+        """Send the commands in one write and return their replies. When the first reply is
+        NOSCRIPT (a restarted or flushed Redis), send `load` and the commands once more; when
+        the connection turns out dead (Redis restarted since), reconnect and send them once
+        more (the script is idempotent: its dedupe skips what a first run published). A
+        timeout is not retried: the caller spools instead of waiting twice."""
+        connection = self._connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            replies = [connection.read_response() for _ in commands]
+        except redis.exceptions.NoScriptError:
+            # The script's reply came first; read the others so the connection stays in step.
+            for _ in commands[1:]:
+                connection.read_response()
+            if load is None:
+                raise
+            connection.send_command(*load)
+            connection.read_response()
+            return self.call(*commands, retry=retry)
+        except redis.ConnectionError:
+            connection.disconnect()
+            if not retry:
+                raise
+            return self.call(*commands, load=load, retry=False)
+        except BaseException:
+            connection.disconnect()  # a reply may still be on the wire: start afresh
+            raise
+        return replies
 
 
 def _flags(reply: bytes | str) -> list[bool]:

@@ -66,3 +66,44 @@ def test_a_large_batch_is_one_script_call(r):
     stats = r.info("commandstats")
     calls = stats.get("cmdstat_evalsha", {}).get("calls", 0) + stats.get("cmdstat_eval", {}).get("calls", 0)
     assert calls - before == 1 and r.xlen("sms:dlr") == 5000
+
+
+def test_a_flushed_script_cache_is_reloaded_and_the_push_published_once(r):
+    """A Redis restarted or SCRIPT FLUSHed answers NOSCRIPT: the script is loaded again and the
+    same push goes through, once."""
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    assert publisher.publish([entry("dlr", "a", mobile="1")]) == [True]
+    r.script_flush()
+    assert publisher.publish([entry("dlr", "b", mobile="2"), entry("dlr", "a", mobile="1")]) \
+        == [True, False]
+    assert [f[b"id"] for _, f in r.xrange("sms:dlr")] == [b"a", b"b"]
+
+
+def test_a_connection_killed_between_pushes_is_replaced(r):
+    """Redis closed the publisher's connection (a restart, CLIENT KILL, an idle timeout): the
+    next push reconnects instead of failing."""
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    assert publisher.publish([entry("dlr", "a", mobile="1")]) == [True]
+    assert r.client_kill_filter(_type="normal", skipme=True) >= 1
+    assert publisher.publish([entry("dlr", "b", mobile="2")]) == [True]
+    assert [f[b"id"] for _, f in r.xrange("sms:dlr")] == [b"a", b"b"]
+
+
+def test_each_thread_publishes_on_a_connection_of_its_own(r):
+    import threading
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    errors = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(50):
+                assert publisher.publish([entry("dlr", f"{n}-{i}", mobile="1")]) == [True]
+        except Exception as problem:  # pragma: no cover - reported below
+            errors.append(problem)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and r.xlen("sms:dlr") == 200
