@@ -171,16 +171,18 @@ def _ceiling_worker(env: dict[str, str], payload: Payload, seconds: float, index
         os.environ.update(env)
         from receiver import create_app, events, views
         from receiver.vendors import Push
+        from werkzeug.test import EnvironBuilder
 
         app = create_app()
         config = app.config["RECEIVER"]
         vendor = payload.path.rsplit("/", 1)[1]
         body = payload.body(b"c%dr" % index)
         # The receiver's own decoding, done once, outside the clock.
-        with app.test_request_context(payload.path, method="POST", data=body,
-                                      content_type=payload.content_type):
-            entries = views._entries(vendor, Push("POST", b"", body, payload.content_type),
-                                     config.vendors[vendor], events.now())
+        request = views.PushRequest(EnvironBuilder(payload.path, method="POST", data=body,
+                                                   content_type=payload.content_type
+                                                   ).get_environ())
+        entries = views._entries(vendor, Push("POST", b"", body, payload.content_type),
+                                 config.vendors[vendor], events.now(), request)
         publish = app.extensions["receiver.publisher"].publish  # the receiver's own script
     except BaseException as problem:
         queue.put(f"ceiling client {index} failed: {problem!r}")

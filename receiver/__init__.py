@@ -24,9 +24,6 @@ def create_app(config: _settings.Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["RECEIVER"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body
-    if config.proxy_count:
-        # Only behind a proxy is X-Forwarded-For the client's address.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_count)
     client = connect(config.redis_url, cluster=config.redis_cluster, timeout=config.redis_timeout)
     app.extensions["receiver.redis"] = client
     publisher = Publisher(client, Streams(config.stream_prefix), dedupe_ttl=config.dedupe_ttl,
@@ -40,8 +37,12 @@ def create_app(config: _settings.Settings | None = None) -> Flask:
                                           if config.archive else None)
 
     _tune_gc()
-    from .views import bp, plain_error
-    app.register_blueprint(bp)
+    from .views import PushView, plain_error
+    # The push view answers /push/... itself, in front of Flask (see views.py).
+    app.wsgi_app = PushView(app, app.wsgi_app)
+    if config.proxy_count:
+        # Only behind a proxy is X-Forwarded-For the client's address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_count)
     app.register_error_handler(HTTPException, plain_error)
     app.add_url_rule("/healthz", "healthz", lambda: ("ok\n", 200, {"Content-Type": "text/plain"}))
     if not logging.getLogger("receiver").handlers:

@@ -50,6 +50,9 @@ log = logging.getLogger("receiver.archive")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Headers whose values are credentials: recorded as "***" (vendors send none of them).
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie"}
+# As Werkzeug's EnvironHeaders: the CGI CONTENT_TYPE/LENGTH are listed, HTTP_CONTENT_* not.
+_CGI_BODY_HEADERS = {"CONTENT_TYPE", "CONTENT_LENGTH"}
+_HTTP_BODY_HEADERS = {"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"}
 # A request is appended when it completes, so a line received just before midnight can sit in
 # the next day's files: readers look this far into the next day.
 _SLACK = timedelta(minutes=5)
@@ -65,6 +68,21 @@ def raw_digest(raw: str) -> str:
     digest = _RAW_HASH.copy()
     digest.update(raw.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
+
+
+def _headers(environ: Mapping[str, Any]) -> list[list[str]]:
+    """The request's headers as `request.headers` lists them, credentials masked. Read from the
+    WSGI environ directly: Werkzeug's EnvironHeaders took a tenth of a single push's CPU."""
+    headers = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_") and key not in _HTTP_BODY_HEADERS:
+            name = key[5:].replace("_", "-").title()
+        elif key in _CGI_BODY_HEADERS and value:
+            name = key.replace("_", "-").title()
+        else:
+            continue
+        headers.append([name, "***" if name.lower() in _SECRET_HEADERS else value])
+    return headers
 
 
 def _b64(data: bytes | None) -> str | None:
@@ -84,8 +102,7 @@ def request_line(request: Any, status: int, *, received_at: str, body: bytes | N
     answered (None when nothing was stored: refused, or stopped before the store).
     """
     args = request.view_args or {}
-    headers = [[name, "***" if name.lower() in _SECRET_HEADERS else value]
-               for name, value in request.headers.items()]
+    headers = _headers(request.environ)
     published: list[str] = []
     published_raw: list[str] = []
     letters: list[list[str | None]] = []
@@ -101,7 +118,7 @@ def request_line(request: Any, status: int, *, received_at: str, body: bytes | N
         "received_at": received_at,
         "vendor": args.get("vendor", ""),
         "method": request.method,
-        "path": views.public_path(),  # the push secret stays out of the archive
+        "path": views.public_path(request),  # the push secret stays out of the archive
         "remote_addr": request.remote_addr or "",
         "headers": headers,
         "content_type": request.content_type or "",

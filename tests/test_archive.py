@@ -472,3 +472,20 @@ def test_the_push_secret_is_masked_in_dead_letters_and_the_archive(app_factory, 
     assert letter["path"] == "/push/topen/***"
     archived = list(Path(app.config["RECEIVER"].archive_dir).rglob("*.jsonl"))
     assert archived and all(b"s3cret" not in f.read_bytes() for f in archived)
+
+
+@pytest.mark.parametrize("environ", [
+    {"HTTP_HOST": "x", "CONTENT_TYPE": "text/xml", "CONTENT_LENGTH": "3", "HTTP_X_A_B": "1"},
+    {"HTTP_CONTENT_TYPE": "dup", "CONTENT_TYPE": "", "CONTENT_LENGTH": "", "HTTP_COOKIE": "s"},
+    {"HTTP_AUTHORIZATION": "Basic eA==", "HTTP_PROXY_AUTHORIZATION": "p", "REMOTE_ADDR": "1"},
+    {"wsgi.input": None, "PATH_INFO": "/push/topen", "HTTP_USER_AGENT": "UA/1 \u00e9"},
+])
+def test_the_archived_headers_are_werkzeugs_list_with_credentials_masked(environ):
+    """The archive reads headers from the environ itself (cheaper); they must be what
+    `request.headers` lists, in its order, with credentials masked."""
+    from werkzeug.datastructures import EnvironHeaders
+    from receiver.archive import _headers
+    expected = [[name, "***" if name.lower() in {"authorization", "proxy-authorization",
+                                                 "cookie"} else value]
+                for name, value in EnvironHeaders(environ).items()]
+    assert _headers(environ) == expected

@@ -57,6 +57,35 @@ def test_unknown_vendor_is_404_naming_it(client, r, method):
     assert nothing_stored(r)
 
 
+@pytest.mark.parametrize("path", ["/push/", "/push//x", "/push/topen/", "/push/topen/a/b",
+                                  "/push/topen//"])
+def test_a_push_url_of_no_route_is_404_one_line(client, r, path):
+    response = client.post(path, data=PUSH, content_type=FORM)
+    assert response.status_code == 404
+    one_line(response)
+    assert nothing_stored(r)
+
+
+def test_an_unexpected_error_is_a_one_line_500_logged_and_archived(app_factory, r, caplog,
+                                                                    monkeypatch):
+    """A bug in the view (here: the store raising something it never should) answers 500 in
+    one line, logs the traceback with the secret masked, and the request is still archived."""
+    app = app_factory(RECEIVER_TOPEN_TOKEN="s3cret")
+    app.testing = False
+    store = app.extensions["receiver"]
+    monkeypatch.setattr(store, "store", lambda entries: 1 / 0)
+    lines = []
+    monkeypatch.setattr(app.extensions["receiver.archive"], "append", lines.append)
+    response = app.test_client().post("/push/topen/s3cret", data=PUSH, content_type=FORM)
+    assert response.status_code == 500
+    one_line(response)
+    assert "push to /push/topen/*** failed" in caplog.text and "ZeroDivisionError" in caplog.text
+    assert "s3cret" not in caplog.text
+    [line] = lines
+    assert (line["status"], line["path"], line["outcome"]["store"]) == (500, "/push/topen/***",
+                                                                         None)
+
+
 def test_unknown_path_is_404_one_line(client, r):
     response = client.get("/elsewhere")
     assert response.status_code == 404
@@ -65,7 +94,7 @@ def test_unknown_path_is_404_one_line(client, r):
 
 
 @pytest.mark.parametrize("vendor", sorted(REGISTRY))
-@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "HEAD"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
 def test_other_methods_are_405_with_allow(client, r, vendor, method):
     response = client.open(f"/push/{vendor}", method=method, data=PUSH, content_type=FORM,
                            query_string=PUSH.decode())
