@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime, timezone
+from operator import itemgetter
 from typing import Any, Mapping, Sequence
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -92,8 +93,10 @@ SCHEMAS: dict[str, Schema] = {"dlr": DlrEvent(), "mo": MoEvent(), "deadletter": 
 
 # The fields that identify a vendor record: everything but what the receiver adds or derives.
 _NOT_IDENTITY = {"id", "raw", "received_at", "status"}
-_BLANKS = ("",) * 64
 ID_FIELDS = {kind: tuple(sorted(set(SCHEMAS[kind].fields) - _NOT_IDENTITY)) for kind in ("dlr", "mo")}
+# Per kind: each identifying name with "" for a default, and a getter of their values in order.
+_ID_KEY = {kind: (dict.fromkeys(names, ""), itemgetter(*names))
+           for kind, names in ID_FIELDS.items()}
 # A dead letter's id leaves out what differs between two deliveries of the same push.
 _NOT_LETTER_IDENTITY = {"received_at", "remote_addr"}
 # An empty digest to copy for each id: copying costs half of constructing a new blake2b.
@@ -107,8 +110,9 @@ def now() -> str:
 
 def record_id(event: Mapping[str, str]) -> str:
     """Deterministic id: a hash of the identifying fields of the record."""
-    # map() stops at the shorter iterable: _BLANKS supplies the "" default of each name.
-    key = "\x1f".join(map(event.get, ID_FIELDS[event["kind"]], _BLANKS))
+    blanks, values = _ID_KEY[event["kind"]]
+    # The event over the blanks: a name it lacks reads "" (one merge beats a .get per name).
+    key = "\x1f".join(values({**blanks, **event}))
     digest = _BLAKE16.copy()
     digest.update(key.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
@@ -157,8 +161,12 @@ def _feed(digest: Any, name: str, value: str | bytes) -> None:
 def complete(record: Mapping[str, Any], vendor: str, received_at: str) -> dict[str, str]:
     """A decoded record (str values, adapters give nothing else) as a stream entry: its
     non-empty fields, plus vendor, receipt time and id."""
-    # Empty means absent, except a reply's text: an empty reply is still a reply.
-    event = {k: v for k, v in record.items() if v or (k == "text" and v is not None)}
+    if all(record.values()):
+        # Nothing empty to drop (topen leaves absent fields out): a copy, 2-3x faster than a filter.
+        event = dict(record)
+    else:
+        # Empty means absent, except a reply's text: an empty reply is still a reply.
+        event = {k: v for k, v in record.items() if v or (k == "text" and v is not None)}
     event["vendor"] = vendor
     event["received_at"] = received_at
     event["id"] = record_id(event)

@@ -5,6 +5,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from receiver import normalize
 
@@ -34,6 +35,35 @@ UTC = ZoneInfo("UTC")
 ])
 def test_mobile(value: str | None, expected: str | None) -> None:
     assert normalize.mobile(value) == expected
+
+
+def reference_mobile(value: str | None) -> str | None:
+    """mobile as first written, without the fast path for a bare 11-digit number."""
+    import phonenumbers
+    text = re.sub(r"[\s\-().]", "", value or "")
+    fast = re.fullmatch(r"(?:\+?86|0086)?(1[3-9]\d{9})", text)
+    if fast:
+        return "+86" + fast.group(1)
+    digits = text[1:] if text.startswith("+") else text
+    if not digits.isdigit() or not digits.isascii():
+        return None
+    international = text.startswith("+") or digits.startswith("00")
+    candidate = "+" + digits[2:] if digits.startswith("00") else text
+    try:
+        number = phonenumbers.parse(candidate, None if international else "CN")
+    except phonenumbers.NumberParseException:
+        return text
+    if phonenumbers.is_valid_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return text
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.one_of(st.from_regex(r"\A1[0-9]{10}\Z"), st.from_regex(r"\A[0-9]{11}\Z"),
+                       st.text("0123456789١٣９+ -", min_size=10, max_size=13)))
+def test_mobile_fast_path_is_the_regex(value: str) -> None:
+    # Uncached, so each example takes the path it would on a cache miss.
+    assert normalize.mobile.__wrapped__(value) == reference_mobile(value)
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -72,6 +102,8 @@ def test_local_time_in_another_zone() -> None:
     ("13900000000", False), ("139000000001", False), ("8613900000000", False),
     ("0278387837488834", False), ("2314357620085030623", False), ("DELIVRD", False),
     ("", False), ("2014-06-10 15", False),
+    (" 13900000000 ", False), ("+8613900000000", False), (" 20140610153411\n", True),
+    ("٢٠١٤-٠٦-١٠", True),   # the regex's \d: any decimal digit, as before the digit shortcut
 ])
 def test_looks_like_time(value: str, expected: bool) -> None:
     assert normalize.looks_like_time(value) is expected

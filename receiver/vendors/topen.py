@@ -57,15 +57,23 @@ def decode(push: Push, options: Options, *, voice: bool = False) -> Decoded:
 
 
 def _reports(payload: str, options: Options, out: Decoded, voice: bool) -> None:
+    records, bad = out.records, out.bad
     for raw in payload.split("|"):
-        record = raw.strip().lstrip(";").strip()
+        record = raw.strip()
+        if record.startswith(";"):
+            record = record.lstrip(";").strip()
         if not record:
             continue
-        parts = [p.strip() for p in record.split(",")]
+        # The only whitespace str.isprintable() lets through is an ASCII space: with none next
+        # to a comma (nor at the ends, stripped above), no field has any to strip.
+        if record.isprintable() and ", " not in record and " ," not in record:
+            parts = record.split(",")
+        else:
+            parts = [p.strip() for p in record.split(",")]
         try:
-            out.records.append(_report(parts, record, options, voice))
+            records.append(_report(parts, record, options, voice))
         except ValueError as problem:
-            out.bad.append((str(problem), record))
+            bad.append((str(problem), record))
 
 
 def _report(parts: list[str], raw: str, options: Options, voice: bool) -> dict:
@@ -73,9 +81,10 @@ def _report(parts: list[str], raw: str, options: Options, voice: bool) -> dict:
         batch, number, call, ring, hangup = parts
         if hangup not in status.HANGUP:
             raise ValueError(f"unknown voice hangup code {hangup!r}")
-        return _dlr(batch, number, raw, vendor_status=hangup,
-                    state=status.classify_voice(int(call)), call_seconds=str(int(call)),
-                    ring_seconds=str(int(ring)), hangup=status.HANGUP[hangup])
+        return {"kind": "dlr", "batch_id": batch, "mobile": _mobile(number),
+                "status": status.classify_voice(int(call)), "vendor_status": hangup, "raw": raw,
+                "call_seconds": str(int(call)), "ring_seconds": str(int(ring)),
+                "hangup": status.HANGUP[hangup]}
     if len(parts) not in (3, 4):
         raise ValueError(f"a report has 3 or 4 fields, this one has {len(parts)}")
     batch, *middle, code = parts
@@ -83,24 +92,31 @@ def _report(parts: list[str], raw: str, options: Options, voice: bool) -> dict:
         raise ValueError("report without a status")
     # `batch,mobile,time,status`, but doc 000 itself shows `batch,,mobile,status`: place the
     # middle fields by their shape, not their position.
-    times: list[str] = []
-    numbers: list[str] = []
+    number = when = ""
     for part in middle:
-        if part:
-            (times if normalize.looks_like_time(part) else numbers).append(part)
-    if len(numbers) != 1:
+        if not part:
+            continue
+        if normalize.looks_like_time(part):
+            when = part  # two times leave no mobile: refused below
+        elif number:
+            raise ValueError("report without exactly one mobile")
+        else:
+            number = part
+    if not number:
         raise ValueError("report without exactly one mobile")
-    reported = normalize.local_time(times[0], options.zone) if times else None
-    return _dlr(batch, numbers[0], raw, vendor_status=code, state=status.classify(code),
-                reported_at=reported)
+    record = {"kind": "dlr", "batch_id": batch, "mobile": _mobile(number),
+              "status": status.classify(code), "vendor_status": code, "raw": raw}
+    reported = normalize.local_time(when, options.zone) if when else None
+    if reported:  # absent rather than None: events.complete copies a record with no empties
+        record["reported_at"] = reported
+    return record
 
 
-def _dlr(batch: str, number: str, raw: str, *, vendor_status: str, state: str, **extra) -> dict:
+def _mobile(number: str) -> str:
     mobile = normalize.mobile(number)
     if not mobile:
         raise ValueError(f"no usable mobile in {number!r}")
-    return {"kind": "dlr", "batch_id": batch, "mobile": mobile, "status": state,
-            "vendor_status": vendor_status, "raw": raw, **extra}
+    return mobile
 
 
 def _replies(payload: str, options: Options, out: Decoded) -> None:
@@ -123,10 +139,14 @@ def _replies(payload: str, options: Options, out: Decoded) -> None:
         if not mobile:
             out.bad.append((f"no usable mobile in {number!r}", record))
             continue
-        out.records.append({"kind": "mo", "mobile": mobile, "text": text,
-                            "sent_at": normalize.local_time(sent, options.zone),
-                            "service_number": (service[0] or None) if service else None,
-                            "raw": record})
+        reply = {"kind": "mo", "mobile": mobile, "text": text}
+        sent_at = normalize.local_time(sent, options.zone)
+        if sent_at:  # absent rather than None, as in _report
+            reply["sent_at"] = sent_at
+        if service and service[0]:
+            reply["service_number"] = service[0]
+        reply["raw"] = record
+        out.records.append(reply)
 
 
 def adapter(slug: str, *, voice: bool = False, doc: str = "000, 002") -> Adapter:
