@@ -32,12 +32,14 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import unquote_to_bytes
 
 import click
+import orjson
 
 from . import normalize, views
 from . import settings as _settings
@@ -75,14 +77,30 @@ def _headers(environ: Mapping[str, Any]) -> list[list[str]]:
     WSGI environ directly: Werkzeug's EnvironHeaders took a tenth of a single push's CPU."""
     headers = []
     for key, value in environ.items():
-        if key.startswith("HTTP_") and key not in _HTTP_BODY_HEADERS:
-            name = key[5:].replace("_", "-").title()
-        elif key in _CGI_BODY_HEADERS and value:
-            name = key.replace("_", "-").title()
-        else:
-            continue
-        headers.append([name, "***" if name.lower() in _SECRET_HEADERS else value])
+        if key[:5] == "HTTP_" and key not in _HTTP_BODY_HEADERS or key in _CGI_BODY_HEADERS \
+                and value:
+            name, secret = _header_name(key)
+            headers.append([name, "***" if secret else value])
     return headers
+
+
+@lru_cache(maxsize=1024)
+def _header_name(key: str) -> tuple[str, bool]:
+    """`HTTP_X_FOO` -> (`X-Foo`, whether its value is a credential); `CONTENT_TYPE` likewise."""
+    name = (key[5:] if key[:5] == "HTTP_" else key).replace("_", "-").title()
+    return name, name.lower() in _SECRET_HEADERS
+
+
+def _json_line(line: Mapping[str, Any]) -> bytes:
+    """One JSON line, UTF-8. orjson is ~15x faster than json here (0.6 against 9.3 us for a
+    single push's line, which made the archive a fifth of a single push's CPU); a line with a
+    lone surrogate (which orjson refuses) is written by json, surrogates passed through, as
+    the readers decode it."""
+    try:
+        return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
+                ).encode("utf-8", "surrogatepass")
 
 
 def _b64(data: bytes | None) -> str | None:
@@ -162,8 +180,7 @@ class Archive:
 
     def append(self, line: Mapping[str, Any]) -> bool:
         """Write one line to this process's file for today; False (logged) when it failed."""
-        data = (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
-                ).encode("utf-8", "surrogatepass")
+        data = _json_line(line)
         with self._lock:
             try:
                 fd = self._file()

@@ -1,6 +1,7 @@
 """The hot path builds stream entries without marshmallow (events.complete); these properties
 prove its entries are exactly what the marshmallow schemas, the contract, load and dump."""
 import hashlib
+import re
 
 from hypothesis import given, settings, strategies as st
 
@@ -137,3 +138,15 @@ def test_the_letters_of_a_push_get_the_ids_each_would_get_alone(letters):
     expected = [reference_letter_id(letter) for letter in letters]
     assert events.letter_ids(letters) == expected
     assert [events.letter_id(letter) for letter in letters] == expected
+
+
+def test_now_is_iso_utc_with_milliseconds_and_the_clock():
+    from datetime import datetime, timedelta, timezone
+    before = datetime.now(timezone.utc)
+    stamps = [events.now() for _ in range(2000)]
+    after = datetime.now(timezone.utc)
+    for stamp in (stamps[0], stamps[-1]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", stamp), stamp
+        moment = datetime.fromisoformat(stamp)
+        assert before - timedelta(milliseconds=1) <= moment <= after
+    assert stamps == sorted(stamps)
