@@ -139,7 +139,7 @@ def request_line(request: Any, status: int, *, received_at: str, body: bytes | N
         "path": views.public_path(request),  # the push secret stays out of the archive
         "remote_addr": request.remote_addr or "",
         "headers": headers,
-        "content_type": request.content_type or "",
+        "content_type": request.environ.get("CONTENT_TYPE") or "",
         "query": _b64(request.query_string),
         "body": _b64(body),  # null: the body was never read (refused before, or too large)
         "status": status,

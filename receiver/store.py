@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 
 import msgpack
 import redis
+from hiredis import pack_command as _pack  # what redis-py's packer calls, minus its wrapping
 from redis.cluster import RedisCluster
 
 Entry = tuple[str, str, Mapping[str, "str | bytes"]]  # (kind, dedupe id, fields)
@@ -247,7 +248,7 @@ class _Line:
         timeout is not retried: the caller spools instead of waiting twice."""
         connection = self._connection()
         try:
-            connection.send_packed_command(connection.pack_commands(commands))
+            connection.send_packed_command([b"".join(map(_pack, commands))])
             replies = [connection.read_response() for _ in commands]
         except redis.exceptions.NoScriptError:
             # The script's reply came first; read the others so the connection stays in step.

@@ -113,7 +113,7 @@ class PushView:
                              "nothing was accepted")
         archived["body"] = body
         raw = Push(method=req.method, query=req.query_string, body=body,
-                   content_type=req.content_type or "")
+                   content_type=req.environ.get("CONTENT_TYPE") or "")
         entries = _entries(vendor, raw, config, received_at, req)
         archived["entries"] = entries
         try:
