@@ -6,10 +6,12 @@ import socket
 
 bind = os.environ.get("RECEIVER_BIND", "0.0.0.0:8080")
 # Threaded workers, one process per core. Measured with `python -m bench.run` (2 cores shared
-# with Redis and wrk, 500-record topen pushes): gthread 2x4 gave 58,500 records/s against
-# 52,100 for 2 sync workers (single pushes 2,800 vs 2,400 req/s). With a socket per worker
-# (below), 1, 2 and 4 gthread workers gave 51,700 / 55,500 / 55,400 records/s: past one per
-# core nothing is gained, as Redis shares these cores. gthread also keeps connections alive
+# with Redis and wrk, 500-record topen pushes), two back-to-back runs of 2 x 5 s on
+# 2026-12-01: gthread 2x4 gave 69,400 records/s against 59,300 for 2 sync workers (single
+# pushes 2,880 vs 2,360 req/s; 58,500 vs 52,100 and 2,800 vs 2,400 in the previous round).
+# With a socket per worker (below), 1, 2 and 4 gthread workers gave 55,500 / 55,500 / 60,700
+# records/s in the full run of that day (51,700 / 55,500 / 55,400 before): past one per core
+# little is gained, as Redis shares these cores. gthread also keeps connections alive
 # between a vendor's pushes (sync workers force `Connection: close`) and lets a slow client
 # hold one thread, not a worker.
 worker_class = "gthread"
