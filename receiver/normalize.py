@@ -6,10 +6,36 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
-from functools import lru_cache
+from functools import lru_cache, wraps
+from typing import Any, Callable, TypeVar
 from urllib.parse import unquote_to_bytes
 
 import phonenumbers
+
+# --- caching ---------------------------------------------------------------------------------
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def short_cache(maxsize: int, longest: int = 64) -> Callable[[F], F]:
+    """lru_cache for calls whose first argument is a short string (or None). A vendor field can
+    be as long as the body limit (1 MiB): a cache of thousands of entries keyed by whatever a
+    sender puts there could be made to hold gigabytes, so a longer value is computed, not
+    kept. `__wrapped__` is the uncached function, `cache_info` the cache's."""
+    def wrap(function: F) -> F:
+        cached = lru_cache(maxsize=maxsize)(function)
+
+        @wraps(function)
+        def call(value: str | None, *rest: Any) -> Any:
+            if value is not None and len(value) > longest:
+                return function(value, *rest)
+            return cached(value, *rest)
+
+        call.cache_info = cached.cache_info  # type: ignore[attr-defined]
+        call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+        return call  # type: ignore[return-value]
+    return wrap
+
 
 # --- mobiles ---------------------------------------------------------------------------------
 
@@ -19,7 +45,7 @@ _CN_MOBILE = re.compile(r"(?:\+?86|0086)?(1[3-9]\d{9})")
 _SEPARATORS = re.compile(r"[\s\-().]")
 
 
-@lru_cache(maxsize=65536)
+@short_cache(maxsize=65536)
 def mobile(value: str | None) -> str | None:
     """E.164 for numbers whose country is known (default China), else the digits as sent.
 
@@ -73,7 +99,7 @@ def _time_shaped(text: str) -> bool:
 _short_time_shaped = lru_cache(maxsize=16384)(_time_shaped)
 
 
-@lru_cache(maxsize=16384)
+@short_cache(maxsize=16384)
 def local_time(value: str | None, zone: tzinfo) -> str | None:
     """ISO 8601 with offset for a zone-less vendor time, or None when it is not a real time."""
     text = (value or "").strip()

@@ -6,7 +6,7 @@ walks them and never raises, so an unseen code can never fail a push.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from .normalize import short_cache
 
 DELIVERED = "delivered"
 UNDELIVERED = "undelivered"
@@ -50,7 +50,7 @@ _FAMILY = re.compile(r"^([A-Z]{2}):\d+$")
 _ERROR_N = re.compile(r"^ERROR:\s*-?\d+$")
 
 
-@lru_cache(maxsize=4096)
+@short_cache(maxsize=4096)
 def classify(code: str | None) -> str:
     """Canonical status of one vendor/carrier code (rules 2-10)."""
     word = (code or "").strip().upper()

@@ -165,3 +165,18 @@ def test_form_with_a_custom_split() -> None:
     split = re.compile(rb"&(?=\s*(?:account|GetMo)\s*=)")
     assert normalize.form(b"account=a&GetMo=1|,|A&B=c|,|t|;|", split=split) == [
         (b"account", b"a"), (b"GetMo", b"1|,|A&B=c|,|t|;|")]
+
+
+@pytest.mark.parametrize("name", ["mobile", "local_time", "classify"])
+def test_long_values_are_computed_but_not_cached(name: str) -> None:
+    """A field can be as long as the body: the caches keep only short values, so a sender
+    cannot make a worker hold thousands of megabyte keys."""
+    from receiver import status
+    function = getattr(status if name == "classify" else normalize, name)
+    extra = (ZoneInfo("Asia/Shanghai"),) if name == "local_time" else ()
+    function.cache_clear()
+    long_value = "1" * 65 + "x"
+    assert function(long_value, *extra) == function.__wrapped__(long_value, *extra)
+    assert function.cache_info().currsize == 0
+    function("13900000000", *extra)
+    assert function.cache_info().currsize == 1
