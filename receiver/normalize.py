@@ -53,7 +53,13 @@ def mobile(value: str | None) -> str | None:
     """
     if value and len(value) == 11 and value.isdigit() and value.isascii() \
             and value[0] == "1" and value[1] in "3456789":
-        return "+86" + value  # what _CN_MOBILE finds, with no regex: the bulk of a cache miss
+        return "+86" + value  # what _parse_mobile finds, with no regex: the bulk of a cache miss
+    return _parse_mobile(value)
+
+
+def _parse_mobile(value: str | None) -> str | None:
+    """`mobile` the general way: separators dropped, the Chinese-mobile regex, then the
+    phonenumbers parser."""
     text = _SEPARATORS.sub("", value or "")
     fast = _CN_MOBILE.fullmatch(text)
     if fast:
@@ -86,17 +92,14 @@ def looks_like_time(value: str) -> bool:
     """True for a value shaped like a date/time (parseable or not, e.g. `0000-00-00 00:00:00`)."""
     if value.isdigit() and len(value) != 14:
         return False  # a mobile, the common case: no strip, no regex, no cache entry
-    text = value.strip()
-    return _short_time_shaped(text) if len(text) <= 32 else _time_shaped(text)
-
-
-def _time_shaped(text: str) -> bool:
-    return bool(_TIME.fullmatch(text) or _COMPACT.fullmatch(text))
+    return _time_shaped(value.strip())
 
 
 # The records of a push share a handful of times: the verdict on a short value is cached (a
 # real time has ~20 characters; a long value is not worth holding on to).
-_short_time_shaped = lru_cache(maxsize=16384)(_time_shaped)
+@short_cache(maxsize=16384, longest=32)
+def _time_shaped(text: str) -> bool:
+    return bool(_TIME.fullmatch(text) or _COMPACT.fullmatch(text))
 
 
 @short_cache(maxsize=16384)

@@ -13,7 +13,7 @@ import ipaddress
 import logging
 from typing import Any, Callable, Iterable
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.exceptions import (BadRequest, Forbidden, HTTPException, InternalServerError,
                                  MethodNotAllowed, NotFound, RequestEntityTooLarge,
                                  ServiceUnavailable)
@@ -45,9 +45,7 @@ class PushView:
         self.fallback = fallback  # Flask itself: every other URL
         self.settings: Settings = app.config["RECEIVER"]
         # The ack of each vendor, encoded once: (body, headers), as a Flask text response.
-        self.acks = {slug: (config.ack_body.encode(),
-                            [("Content-Type", "text/plain; charset=utf-8"),
-                             ("Content-Length", str(len(config.ack_body.encode())))])
+        self.acks = {slug: _ack(config.ack_body.encode())
                      for slug, config in self.settings.vendors.items()}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -132,6 +130,11 @@ class PushView:
                     kinds.count("deadletter"), outcome)
 
 
+def _ack(body: bytes) -> tuple[bytes, list[tuple[str, str]]]:
+    return body, [("Content-Type", "text/plain; charset=utf-8"),
+                  ("Content-Length", str(len(body)))]
+
+
 def decode(vendor: str, raw: Push, config: VendorSettings, received_at: str
            ) -> tuple[list[dict[str, str]], list[tuple[str, str | None]]]:
     """A push through its adapter and the account check: (events, failures).
@@ -201,7 +204,6 @@ def plain_error(error: HTTPException, req: Request | None = None,
     """Every error is one short text line naming the problem (the push view's, and Flask's
     handler for every other URL)."""
     if req is None:  # as Flask's error handler
-        from flask import current_app
         req, limit = request._get_current_object(), current_app.config.get("MAX_CONTENT_LENGTH")
     description = error.description or error.name
     if error.code == 405:
