@@ -123,3 +123,29 @@ def test_wide_entries_and_skipped_duplicates_keep_the_batch_in_step(r):
     stored = [[(k.decode(), v.decode()) for k, v in fields.items()]
               for _, fields in r.xrange("sms:dlr")]
     assert stored == [list(wide.items()), list(one.items()), list(small.items())]
+
+
+def test_a_timeout_fails_the_publish_once_and_is_not_retried(tmp_path):
+    """Redis busier than the socket timeout: publish raises TimeoutError and does not send the
+    script again (the caller spools instead of waiting twice). The one script Redis got still
+    runs when it wakes, so the entry is published exactly once."""
+    import socket
+    import time
+
+    from .faultkit import DebugRedisServer
+
+    server = DebugRedisServer(tmp_path / "redis", persistent=False).start()
+    r = redis.Redis(port=server.port)
+    slow = redis.Redis(port=server.port, socket_timeout=0.3)
+    publisher = Publisher(slow, Streams("sms"), dedupe_ttl=60, retention=None)
+    assert publisher.publish([entry("dlr", "warm", mobile="1")]) == [True]  # connected, loaded
+    calls = r.info("commandstats")["cmdstat_evalsha"]["calls"]
+    with server, socket.create_connection(("127.0.0.1", server.port)) as sleeper:
+        sleeper.sendall(b"DEBUG SLEEP 1.5\r\n")
+        time.sleep(0.2)  # the sleep has begun (not a check: a late start only shortens the test)
+        with pytest.raises(redis.TimeoutError):
+            publisher.publish([entry("dlr", "a", mobile="2")])
+        assert sleeper.recv(100) == b"+OK\r\n"  # Redis is awake
+        assert r.info("commandstats")["cmdstat_evalsha"]["calls"] - calls == 1
+        assert [f[b"id"] for _, f in r.xrange("sms:dlr")] == [b"warm", b"a"]
+        assert publisher.publish([entry("dlr", "a", mobile="2")]) == [False]  # a new connection
