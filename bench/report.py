@@ -64,6 +64,21 @@ def _line(row) -> str:
             f"{_num(row.median('redis_cpu_us_per_record'), 1)} | {_num(stored, 3)} |")
 
 
+def _paired(top, bottom, column: str) -> tuple[float, str]:
+    """The ratio within each run (the two scenarios measured minutes apart in the same
+    pass), then the median of those: on a shared box a slow minute then moves both sides.
+    Returns (median, "median (min-max)")."""
+    if not (top and bottom and top.runs and bottom.runs):
+        return float("nan"), "n/a"
+    ratios = [getattr(a, column) / getattr(b, column)
+              for a, b in zip(top.runs, bottom.runs) if getattr(b, column)]
+    if not ratios:
+        return float("nan"), "n/a"
+    middle = statistics.median(ratios)
+    spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
+    return middle, f"{middle:.2f}{spread}"
+
+
 def targets(result: Result) -> list[tuple[str, str, str, str]]:
     """(target, measured, goal, verdict) for each target of the issue: ratios as the median
     of the per-run ratios (with their range), p99 and RSS from the medians and peaks."""
@@ -74,20 +89,6 @@ def targets(result: Result) -> list[tuple[str, str, str, str]]:
     def verdict(ok: bool | None) -> str:
         return "n/a" if ok is None else ("holds" if ok else "MISSED")
 
-    def paired(top, bottom, column: str) -> tuple[float, str]:
-        """The ratio within each run (the two scenarios measured minutes apart in the same
-        pass), then the median of those: on a shared box a slow minute then moves both sides.
-        Returns (median, "median (min-max)")."""
-        if not (top and bottom and top.runs and bottom.runs):
-            return float("nan"), "n/a"
-        ratios = [getattr(a, column) / getattr(b, column)
-                  for a, b in zip(top.runs, bottom.runs) if getattr(b, column)]
-        if not ratios:
-            return float("nan"), "n/a"
-        middle = statistics.median(ratios)
-        spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
-        return middle, f"{middle:.2f}{spread}"
-
     out = []
     for (top, bottom, column, label, goal) in (
             (result.row("receiver batch"), result.row("naive batch"), "records_per_s",
@@ -96,7 +97,7 @@ def targets(result: Result) -> list[tuple[str, str, str, str]]:
              "receiver batch records/s ÷ Redis ceiling records/s", 0.6),
             (result.row("receiver single"), result.row("hello"), "requests_per_s",
              "receiver single req/s ÷ hello req/s", 0.5)):
-        ratio, shown = paired(top, bottom, column)
+        ratio, shown = _paired(top, bottom, column)
         out.append((label, shown, f"≥ {goal}", verdict(None if math.isnan(ratio) else ratio >= goal)))
     p99 = med(None, "p99_ms", result.fixed)
     rate = result.args.get("rate")
@@ -135,6 +136,12 @@ def markdown(result: Result) -> str:
                   f"counts entries actually added: the receiver adds {kept} of each "
                   f"{result.batch}-record push (it skips the {result.batch - kept} in-push "
                   f"duplicates), the naive handler all {result.batch}."]
+    hello, floor, single = (result.row(name) for name in ("hello", "floor single", "receiver single"))
+    if floor and floor.runs:
+        lines += ["", "Where the single-push time goes: one Redis round trip (floor single: a bare "
+                  "WSGI app making one 3-field XADD) reaches "
+                  f"{_paired(floor, hello, 'requests_per_s')[1]} × hello's requests/s, and the "
+                  f"receiver reaches {_paired(single, floor, 'requests_per_s')[1]} × the floor's."]
     scaling = [r for r in result.rows if r.group != "main"]
     if scaling:
         lines += ["", "## Scaling (see the PNG)", "", _HEADER] + [_line(r) for r in scaling]

@@ -42,7 +42,7 @@ class Scenario:
     """One load: a payload sent by wrk to one server."""
 
     name: str
-    server: str          # "hello", "naive" or "receiver"
+    server: str          # "hello", "floor", "naive" or "receiver"
     payload: Payload
     workers: int
     group: str = "main"  # "main", "batch" (scaling by batch size) or "workers"
@@ -50,7 +50,7 @@ class Scenario:
     @property
     def entries(self) -> int:
         """Stream entries one push must add (0 for hello, which stores nothing)."""
-        return {"hello": 0, "naive": self.payload.naive_entries,
+        return {"hello": 0, "floor": 1, "naive": self.payload.naive_entries,
                 "receiver": self.payload.receiver_entries}[self.server]
 
 
@@ -98,6 +98,7 @@ def scenarios(workers: int, sizes: tuple[int, ...] = BATCH_SIZES,
     hello = Payload("/healthz", "text/plain", ((b"",),), 0, 0, 0)
     out = [
         Scenario("hello", "hello", hello, workers),
+        Scenario("floor single", "floor", single, workers),
         Scenario("naive single", "naive", single, workers),
         Scenario("naive batch", "naive", batch, workers),
         Scenario("receiver single", "receiver", single, workers),
@@ -411,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             # The receiver with its default settings, its files (spool) under the temp folder.
             env = {"BENCH_REDIS_URL": server.url, "RECEIVER_REDIS_URL": server.url,
                    "RECEIVER_DATA_DIR": str(workdir / "receiver-data")}
-            apps = {"hello": "bench.apps.hello:app", "naive": "bench.apps.naive:app",
+            apps = {"hello": "bench.apps.hello:app", "floor": "bench.apps.floor:app",
+                    "naive": "bench.apps.naive:app",
                     "receiver": "wsgi:app"}
             servers: dict[tuple[str, int], Gunicorn] = {}
             try:

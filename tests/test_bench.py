@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MAIN = ["hello", "naive single", "naive batch", "receiver single", "receiver batch",
+MAIN = ["hello", "floor single", "naive single", "naive batch", "receiver single", "receiver batch",
         "smsadmin single", "returnsms single", "returnsms batch"]
 
 
@@ -51,6 +51,7 @@ def test_quick_run_writes_table_json_and_plot(quick):
     verdicts = re.findall(r"^\| .+ \| .+ \| [≤≥] .+ \| (holds|MISSED|n/a) \|$", table, re.M)
     assert len(verdicts) == 5, table
     assert "| cpu |" in table and "| redis-server |" in table and "| wrk |" in table
+    assert re.search(r"floor single: .+ reaches [\d.]+ .+ receiver reaches [\d.]+", table), table
 
 
 def test_quick_run_counts_what_the_streams_hold(quick):
@@ -70,6 +71,19 @@ def test_quick_run_counts_what_the_streams_hold(quick):
         assert run["stored"] > 0 and run["stored_ratio"] >= 1.0, row
         assert run["records_per_s"] > 0, row
     assert len(data["targets"]) == 5
+
+
+def test_redis_cost_table_has_a_line_per_way():
+    """bench/redis_cost.py runs and prints one row of µs per entry for each way of writing."""
+    done = subprocess.run([sys.executable, "-m", "bench.redis_cost", "--records", "20",
+                           "--pushes", "3", "--passes", "1"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = re.findall(r"^\| (.+?) \| ([\d.]+) \| ([\d.]+|nan) \|$", done.stdout, re.M)
+    assert [name for name, _, _ in rows] == [
+        "receiver script (claim + XADD per entry)", "receiver script without the claims",
+        "pipelined XADD, the receiver's fields", "pipelined XADD, naive's 3 fields",
+        "pipelined SET NX PX (the claim alone)"], done.stdout
 
 
 def test_missing_load_generator_is_named_with_its_install(tmp_path):
