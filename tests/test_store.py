@@ -134,15 +134,15 @@ def test_a_timeout_fails_the_publish_once_and_is_not_retried(tmp_path):
 
     from .faultkit import DebugRedisServer
 
-    server = DebugRedisServer(tmp_path / "redis", persistent=False).start()
-    r = redis.Redis(port=server.port)
-    slow = redis.Redis(port=server.port, socket_timeout=0.3)
-    publisher = Publisher(slow, Streams("sms"), dedupe_ttl=60, retention=None)
-    assert publisher.publish([entry("dlr", "warm", mobile="1")]) == [True]  # connected, loaded
-    calls = r.info("commandstats")["cmdstat_evalsha"]["calls"]
-    with server, socket.create_connection(("127.0.0.1", server.port)) as sleeper:
+    with DebugRedisServer(tmp_path / "redis", persistent=False) as server, \
+            socket.create_connection(("127.0.0.1", server.port)) as sleeper:
+        r = redis.Redis(port=server.port)
+        slow = redis.Redis(port=server.port, socket_timeout=0.3)
+        publisher = Publisher(slow, Streams("sms"), dedupe_ttl=60, retention=None)
+        assert publisher.publish([entry("dlr", "warm", mobile="1")]) == [True]  # connected
+        calls = r.info("commandstats")["cmdstat_evalsha"]["calls"]
         sleeper.sendall(b"DEBUG SLEEP 1.5\r\n")
-        time.sleep(0.2)  # the sleep has begun (not a check: a late start only shortens the test)
+        time.sleep(0.2)  # Redis reads the DEBUG SLEEP long before the push arrives
         with pytest.raises(redis.TimeoutError):
             publisher.publish([entry("dlr", "a", mobile="2")])
         assert sleeper.recv(100) == b"+OK\r\n"  # Redis is awake
