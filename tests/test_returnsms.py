@@ -8,8 +8,12 @@ delivered whatever `errorcode` says; 20 is a failure that `errorcode` may refine
 from __future__ import annotations
 
 from urllib.parse import quote_from_bytes, quote_plus
+from xml.etree.ElementTree import Element, fromstring
 
 import pytest
+from hypothesis import given, settings, strategies as st
+
+from receiver.vendors import returnsms
 
 from .helpers import FORM, Case, entries, run_case, sample, send
 
@@ -347,3 +351,46 @@ def test_overlapping_pushes_publish_each_box_once(app_factory, r):
 def test_a_later_report_with_another_outcome_is_published(app_factory, r):
     _push_all(app_factory, [doc(statusbox("20", "MK:0001")), doc(statusbox("10", "DELIVRD"))])
     assert [e["status"] for e in entries(r, "sms:dlr")] == ["undelivered", "delivered"]
+
+
+# --- the raw field: written without ElementTree's tostring, byte for byte the same ---------
+
+_TAGS = st.sampled_from(["statusbox", "callbox", "mobile", "content", "x", "标签", "a.b", "a-b"])
+_TEXT = st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+                  st.sampled_from(["", " ", "\n  ", "a&b", "<x>", "]]>", "\"'", "好的，谢谢"]))
+_ATTRS = st.one_of(st.just({}), st.just({}), st.dictionaries(
+    st.sampled_from(["id", "{urn:x}id", "t"]), st.text(max_size=5), max_size=2))
+
+
+@st.composite
+def _trees(draw, depth: int = 0) -> Element:
+    tag = draw(st.one_of(_TAGS, st.just("{urn:x}box")) if depth else _TAGS)
+    element = Element(tag, draw(_ATTRS))
+    element.text = draw(_TEXT)
+    for _ in range(draw(st.integers(0, 3 if depth < 3 else 0))):
+        child = draw(_trees(depth + 1))
+        child.tail = draw(_TEXT)
+        element.append(child)
+    element.tail = draw(_TEXT)
+    return element
+
+
+@settings(max_examples=500, deadline=None)
+@given(box=_trees())
+def test_raw_is_what_tostring_writes(box):
+    """Any element (attributes, namespaces and nesting take the tostring path) gives the same
+    raw text as ElementTree's tostring, and the box's tail is left as it was."""
+    tail = box.tail
+    assert returnsms._raw(box) == returnsms._serialized(box)
+    assert box.tail == tail
+
+
+@pytest.mark.parametrize("document", [
+    "<r><statusbox><mobile>1</mobile><status/><content>a &amp; b &lt;c&gt;</content></statusbox></r>",
+    "<r><callbox>\n  <mobile> 1 </mobile>\n  <content>好</content>\n</callbox>tail</r>",
+    '<r><statusbox id="7"><mobile>1</mobile></statusbox></r>',
+    '<r xmlns:v="urn:v"><v:statusbox><v:mobile>1</v:mobile></v:statusbox></r>',
+])
+def test_raw_of_parsed_boxes_is_what_tostring_writes(document):
+    for box in fromstring(document):
+        assert returnsms._raw(box) == returnsms._serialized(box)
