@@ -151,8 +151,13 @@ def _plain(element: Element, out: list[str]) -> bool:
     if text:
         out.append(_escape(text))
     for child in element:
-        if not _plain(child, out):
-            return False
+        name = child.tag
+        if len(child) or child.attrib or not isinstance(name, str) or "{" in name:
+            if not _plain(child, out):
+                return False
+        else:  # a leaf, such as a box's <mobile>, written here: one call per box, not per field
+            value = child.text
+            out.append(f"<{name}>{_escape(value)}</{name}>" if value else f"<{name} />")
         if child.tail:
             out.append(_escape(child.tail))
     out.append(f"</{tag}>")
