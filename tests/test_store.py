@@ -149,3 +149,33 @@ def test_a_timeout_fails_the_publish_once_and_is_not_retried(tmp_path):
         assert r.info("commandstats")["cmdstat_evalsha"]["calls"] - calls == 1
         assert [f[b"id"] for _, f in r.xrange("sms:dlr")] == [b"warm", b"a"]
         assert publisher.publish([entry("dlr", "a", mobile="2")]) == [False]  # a new connection
+
+
+def test_a_reply_that_breaks_the_protocol_is_a_redis_error(redis_server):
+    """A proxy in front of Redis answers the script with bytes outside the protocol: publish
+    raises a RedisError (which the view spools on), not hiredis' own ProtocolError (a 500)."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def proxy() -> None:
+        client, _ = listener.accept()
+        with client, socket.create_connection(("127.0.0.1", redis_server.port)) as upstream:
+            while data := client.recv(65536):
+                if b"EVALSHA" in data:
+                    client.sendall(b"?garbage\r\n")
+                    continue
+                upstream.sendall(data)  # the connect handshake goes to Redis itself
+                client.sendall(upstream.recv(65536))
+
+    thread = threading.Thread(target=proxy, daemon=True)
+    thread.start()
+    try:
+        publisher = Publisher(redis.Redis(port=port, socket_timeout=5), Streams("sms"),
+                              dedupe_ttl=60, retention=None)
+        with pytest.raises(redis.RedisError):
+            publisher.publish([entry("dlr", "a", mobile="1")])
+    finally:
+        listener.close()
