@@ -23,17 +23,9 @@ import redis
 
 from . import payloads
 from .procs import cpu_seconds
+from .run import decoded_entries, fresh
 
 Entry = tuple[str, str, dict]
-
-
-def _fresh(entries: list[Entry], suffix: str) -> list[Entry]:
-    """The entries with new ids, as the next push's records would have."""
-    out = []
-    for kind, dedupe, fields in entries:
-        renamed = dedupe[:-len(suffix)] + suffix
-        out.append((kind, renamed, {**fields, "id": renamed} if "id" in fields else fields))
-    return out
 
 
 def ways(client: redis.Redis, publisher) -> dict[str, Callable[[list[Entry]], object]]:
@@ -82,25 +74,16 @@ def main(argv: list[str] | None = None) -> int:
             RedisServer(Path(tmp) / "redis", persistent=False) as server:
         os.environ.update(RECEIVER_REDIS_URL=server.url, RECEIVER_DATA_DIR=f"{tmp}/data",
                           RECEIVER_ARCHIVE="off")
-        from werkzeug.test import EnvironBuilder
-
-        from receiver import create_app, events, views
-        from receiver.vendors import Push
+        from receiver import create_app
         app = create_app()
-        payload = payloads.topen(args.records)
-        body = payload.body(b"cost")
-        request = views.PushRequest(EnvironBuilder(payload.path, method="POST", data=body,
-                                                   content_type=payload.content_type
-                                                   ).get_environ())
-        entries = views._entries("topen", Push("POST", b"", body, payload.content_type),
-                                 app.config["RECEIVER"].vendors["topen"], events.now(), request)
+        entries = decoded_entries(app, payloads.topen(args.records), b"cost")
         client = redis.Redis(port=server.port)
         table = ways(client, app.extensions["receiver.publisher"])
         costs: dict[str, list[float]] = {name: [] for name in table}
         for run in range(args.passes):
             for number, (name, write) in enumerate(table.items()):
                 client.flushall()
-                pushes = [_fresh(entries, f"{run:02x}{number:02x}{n:06x}")
+                pushes = [[fresh(entry, f"{run:02x}{number:02x}{n:06x}") for entry in entries]
                           for n in range(args.pushes)]
                 before = cpu_seconds(server.process.pid)
                 for push in pushes:

@@ -157,11 +157,26 @@ def measure(scenario: Scenario, server: Gunicorn, client: redis.Redis, redis_pid
 
 # --- the Redis ceiling: the receiver's own Publisher, no HTTP --------------------------------
 
-def _fresh(entry: tuple, suffix: str) -> tuple:
+def fresh(entry: tuple, suffix: str) -> tuple:
     """The entry with a new dedupe id (and event id): a new push's record, not a duplicate."""
     kind, dedupe, fields = entry
     renamed = dedupe[:-len(suffix)] + suffix
     return kind, renamed, ({**fields, "id": renamed} if "id" in fields else fields)
+
+
+def decoded_entries(app, payload: Payload, prefix: bytes) -> list[tuple]:
+    """One push of the payload as the receiver's own view decodes it: its stream entries."""
+    from receiver import events, views
+    from receiver.vendors import Push
+    from werkzeug.test import EnvironBuilder
+
+    vendor = payload.path.rsplit("/", 1)[1]
+    body = payload.body(prefix)
+    request = views.PushRequest(EnvironBuilder(payload.path, method="POST", data=body,
+                                               content_type=payload.content_type
+                                               ).get_environ())
+    return views._entries(vendor, Push("POST", b"", body, payload.content_type),
+                          app.config["RECEIVER"].vendors[vendor], events.now(), request)
 
 
 def _ceiling_worker(env: dict[str, str], payload: Payload, seconds: float, index: int,
@@ -170,20 +185,11 @@ def _ceiling_worker(env: dict[str, str], payload: Payload, seconds: float, index
         if cpus:  # where the gunicorn workers run
             os.sched_setaffinity(0, cpu_set(cpus))
         os.environ.update(env)
-        from receiver import create_app, events, views
-        from receiver.vendors import Push
-        from werkzeug.test import EnvironBuilder
+        from receiver import create_app
 
         app = create_app()
-        config = app.config["RECEIVER"]
-        vendor = payload.path.rsplit("/", 1)[1]
-        body = payload.body(b"c%dr" % index)
         # The receiver's own decoding, done once, outside the clock.
-        request = views.PushRequest(EnvironBuilder(payload.path, method="POST", data=body,
-                                                   content_type=payload.content_type
-                                                   ).get_environ())
-        entries = views._entries(vendor, Push("POST", b"", body, payload.content_type),
-                                 config.vendors[vendor], events.now(), request)
+        entries = decoded_entries(app, payload, b"c%dr" % index)
         publish = app.extensions["receiver.publisher"].publish  # the receiver's own script
     except BaseException as problem:
         queue.put(f"ceiling client {index} failed: {problem!r}")
@@ -194,7 +200,7 @@ def _ceiling_worker(env: dict[str, str], payload: Payload, seconds: float, index
     while time.perf_counter() < deadline:
         # Fresh ids per call (duplicates within the push stay duplicates), as a new push has.
         suffix = f"{index:02x}{calls:06x}"
-        batch = [_fresh(entry, suffix) for entry in entries]
+        batch = [fresh(entry, suffix) for entry in entries]
         start = time.perf_counter()
         publish(batch)
         latencies.append((time.perf_counter() - start) * 1000)

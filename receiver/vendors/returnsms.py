@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import re
 from xml.etree.ElementTree import Element, ParseError, tostring
+from xml.sax.saxutils import escape  # & < > as ElementTree escapes character data
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
@@ -149,30 +150,14 @@ def _plain(element: Element, out: list[str]) -> bool:
         return True
     out.append(f"<{tag}>")
     if text:
-        out.append(_escape(text))
+        out.append(escape(text))
     for child in element:
-        name = child.tag
-        if len(child) or child.attrib or not isinstance(name, str) or "{" in name:
-            if not _plain(child, out):
-                return False
-        else:  # a leaf, such as a box's <mobile>, written here: one call per box, not per field
-            value = child.text
-            out.append(f"<{name}>{_escape(value)}</{name}>" if value else f"<{name} />")
+        if not _plain(child, out):
+            return False
         if child.tail:
-            out.append(_escape(child.tail))
+            out.append(escape(child.tail))
     out.append(f"</{tag}>")
     return True
-
-
-def _escape(text: str) -> str:
-    """Character data as ElementTree escapes it."""
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    return text
 
 
 def _serialized(box: Element) -> str:
