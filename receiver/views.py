@@ -14,10 +14,11 @@ import logging
 from typing import Any, Callable, Iterable
 
 from flask import Flask, current_app, request
-from werkzeug.exceptions import (BadRequest, Forbidden, HTTPException, InternalServerError,
-                                 MethodNotAllowed, NotFound, RequestEntityTooLarge,
-                                 ServiceUnavailable)
+from werkzeug.exceptions import (BadRequest, ClientDisconnected, Forbidden, HTTPException,
+                                 InternalServerError, MethodNotAllowed, NotFound,
+                                 RequestEntityTooLarge, ServiceUnavailable)
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import get_content_length
 
 from . import events
 from .settings import Settings, VendorSettings
@@ -98,14 +99,10 @@ class PushView:
             raise Forbidden(f"source address {req.remote_addr} is not allowed for {vendor}")
 
         received_at = archived["received_at"]
-        # Read one byte past the limit: Werkzeug silently cuts a chunked body at the limit,
-        # and a cut batch must not be acked. A body shorter than its Content-Length (the
-        # client went away mid-body) is not decoded either: half a record is not a record.
-        req.max_content_length = settings.max_body + 1
-        body = req.get_data(cache=False)
-        if len(body) > settings.max_body:
-            raise RequestEntityTooLarge()
-        length = req.content_length
+        # A body shorter than its Content-Length (the client went away mid-body) is not
+        # decoded: half a record is not a record.
+        length = get_content_length(req.environ)
+        body = _body(req, length, settings.max_body)
         if length is not None and len(body) < length:
             raise BadRequest(f"body ended after {len(body)} of its {length} bytes; "
                              "nothing was accepted")
@@ -128,6 +125,29 @@ class PushView:
             log.log(level, "push %s from %s: %d dlr, %d mo, %d dead letters, %s", vendor,
                     req.remote_addr, kinds.count("dlr"), kinds.count("mo"),
                     kinds.count("deadletter"), outcome)
+
+
+def _body(req: Request, length: int | None, limit: int) -> bytes:
+    """The request body; 413 past `limit`. One byte past the limit is read to tell: Werkzeug
+    silently cuts a chunked body at its limit, and a cut batch must not be acked."""
+    if length is not None and length > limit:
+        raise RequestEntityTooLarge()
+    stream = req.environ.get("wsgi.input")
+    if req.environ.get("wsgi.input_terminated") and stream is not None:
+        # The server ends the stream where the body ends (gunicorn does, chunked bodies
+        # included): read it as is. get_data wraps it in a LimitedStream first, which cost a
+        # single push ~20 us of its ~200 in process.
+        body = stream.read(limit + 1)
+    else:
+        req.max_content_length = limit + 1
+        try:
+            body = req.get_data(cache=False)
+        except ClientDisconnected:  # Werkzeug's own words name no cause
+            raise BadRequest(f"body ended before its {length} bytes; nothing was accepted"
+                             ) from None
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
 
 
 def _ack(body: bytes) -> tuple[bytes, list[tuple[str, str]]]:

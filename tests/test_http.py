@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis as redis_py
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from receiver import spool
 from receiver.redis_server import free_port
@@ -120,6 +121,39 @@ def test_body_exactly_at_the_limit_is_accepted(client, r):
     assert (response.status_code, response.data) == (200, b"ok")
     [event] = entries(r, "sms:dlr")
     assert event["mobile"] == "+8613900000000"
+
+
+# The view reads a body two ways: straight from a stream the server ends where the body ends
+# (`wsgi.input_terminated`, as under gunicorn), or through Werkzeug's get_data otherwise.
+READS = {"server-terminated": {"wsgi.input_terminated": True}, "werkzeug": {}}
+
+
+@pytest.mark.parametrize("environ", READS.values(), ids=READS.keys())
+@pytest.mark.parametrize("size, status", [(LIMIT - 1, 200), (LIMIT, 200), (LIMIT + 1, 413)])
+def test_body_limit_whichever_way_the_body_is_read(client, r, environ, size, status):
+    response = client.post("/push/topen", data=padded(size), content_type=FORM,
+                           environ_base=environ)
+    assert response.status_code == status
+    if status == 200:
+        assert response.data == b"ok" and len(entries(r, "sms:dlr")) == 1
+    else:
+        assert str(LIMIT) in one_line(response) and nothing_stored(r)
+
+
+@pytest.mark.parametrize("environ", READS.values(), ids=READS.keys())
+def test_body_shorter_than_its_content_length_is_400_and_nothing_published(app, r, environ):
+    """The client went away mid-body: half a batch is not acked. (The test client sets the
+    Content-Length from the body it sends, so the environ is made here.)"""
+    wsgi = EnvironBuilder("/push/topen", method="POST", data=PUSH[:-12], content_type=FORM,
+                          environ_base=environ).get_environ()
+    wsgi["CONTENT_LENGTH"] = str(len(PUSH))
+    body, status, headers = run_wsgi_app(app, wsgi, buffered=True)
+    text = b"".join(body).decode()
+    assert status.startswith("400 ")
+    assert text.startswith("body ended ") and text.endswith(
+        f" of its {len(PUSH)} bytes; nothing was accepted\n" if environ else
+        f" before its {len(PUSH)} bytes; nothing was accepted\n")
+    assert nothing_stored(r)
 
 
 def chunked(client, body: bytes):
