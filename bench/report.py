@@ -142,6 +142,14 @@ def markdown(result: Result) -> str:
                   "WSGI app making one 3-field XADD) reaches "
                   f"{_paired(floor, hello, 'requests_per_s')[1]} × hello's requests/s, and the "
                   f"receiver reaches {_paired(single, floor, 'requests_per_s')[1]} × the floor's."]
+    contract = result.row("contract batch")
+    if contract and contract.runs and naive and batch:
+        lines += ["", "What the contract's entries cost: the naive handler made to write them "
+                  "(contract batch: a SET NX PX claim and the receiver's 10-11 fields per "
+                  "record, pipelined with redis-py, no script, still no checking) reaches "
+                  f"{_paired(contract, naive, 'records_per_s')[1]} × the naive handler's "
+                  f"records/s, and the receiver reaches "
+                  f"{_paired(batch, contract, 'records_per_s')[1]} × that."]
     scaling = [r for r in result.rows if r.group != "main"]
     if scaling:
         lines += ["", "## Scaling (see the PNG)", "", _HEADER] + [_line(r) for r in scaling]

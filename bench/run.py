@@ -42,7 +42,7 @@ class Scenario:
     """One load: a payload sent by wrk to one server."""
 
     name: str
-    server: str          # "hello", "floor", "naive" or "receiver"
+    server: str          # "hello", "floor", "naive", "contract" or "receiver"
     payload: Payload
     workers: int
     group: str = "main"  # "main", "batch" (scaling by batch size) or "workers"
@@ -51,6 +51,7 @@ class Scenario:
     def entries(self) -> int:
         """Stream entries one push must add (0 for hello, which stores nothing)."""
         return {"hello": 0, "floor": 1, "naive": self.payload.naive_entries,
+                "contract": self.payload.naive_entries,  # it XADDs duplicates too
                 "receiver": self.payload.receiver_entries}[self.server]
 
 
@@ -101,6 +102,7 @@ def scenarios(workers: int, sizes: tuple[int, ...] = BATCH_SIZES,
         Scenario("floor single", "floor", single, workers),
         Scenario("naive single", "naive", single, workers),
         Scenario("naive batch", "naive", batch, workers),
+        Scenario("contract batch", "contract", batch, workers),
         Scenario("receiver single", "receiver", single, workers),
         Scenario("receiver batch", "receiver", batch, workers),
         Scenario("smsadmin single", "receiver", payloads.smsadmin(), workers),
@@ -419,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
             env = {"BENCH_REDIS_URL": server.url, "RECEIVER_REDIS_URL": server.url,
                    "RECEIVER_DATA_DIR": str(workdir / "receiver-data")}
             apps = {"hello": "bench.apps.hello:app", "floor": "bench.apps.floor:app",
-                    "naive": "bench.apps.naive:app",
+                    "naive": "bench.apps.naive:app", "contract": "bench.apps.contract:app",
                     "receiver": "wsgi:app"}
             servers: dict[tuple[str, int], Gunicorn] = {}
             try:

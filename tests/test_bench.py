@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MAIN = ["hello", "floor single", "naive single", "naive batch", "receiver single", "receiver batch",
-        "smsadmin single", "returnsms single", "returnsms batch"]
+MAIN = ["hello", "floor single", "naive single", "naive batch", "contract batch",
+        "receiver single", "receiver batch", "smsadmin single", "returnsms single",
+        "returnsms batch"]
 
 
 def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -52,6 +53,7 @@ def test_quick_run_writes_table_json_and_plot(quick):
     assert len(verdicts) == 5, table
     assert "| cpu |" in table and "| redis-server |" in table and "| wrk |" in table
     assert re.search(r"floor single: .+ reaches [\d.]+ .+ receiver reaches [\d.]+", table), table
+    assert re.search(r"\(contract batch: .+ reaches [\d.]+ .+ receiver reaches [\d.]+", table), table
 
 
 def test_quick_run_counts_what_the_streams_hold(quick):
