@@ -135,8 +135,8 @@ def _body(req: Request, length: int | None, limit: int) -> bytes:
     stream = req.environ.get("wsgi.input")
     if req.environ.get("wsgi.input_terminated") and stream is not None:
         # The server ends the stream where the body ends (gunicorn does, chunked bodies
-        # included): read it as is. get_data wraps it in a LimitedStream first, which cost a
-        # single push ~20 us of its ~200 in process.
+        # included): read it as is. get_data wraps it in a LimitedStream first: 13-17 us
+        # against 1.3 for this (a single push's body, in process).
         body = stream.read(limit + 1)
     else:
         req.max_content_length = limit + 1
