@@ -458,8 +458,8 @@ def main(argv: list[str] | None = None) -> int:
                         row.runs.append(m)
                         print(f"  run {run + 1}/{args.runs} {row.name:32s} p50 {m.p50_ms:.1f} ms "
                               f"p99 {m.p99_ms:.1f} ms errors {m.errors}", file=sys.stderr)
-                main_receiver = servers[("receiver", args.workers)]
-                receiver_rss_after = {
+                main_receiver = servers.get(("receiver", args.workers))
+                receiver_rss_after = {} if main_receiver is None else {
                     "workers": args.workers,
                     "records": sum(m.stored for r in rows.values() if r.server == "receiver"
                                    and r.workers == args.workers for m in r.runs)
