@@ -99,13 +99,7 @@ class PushView:
             raise Forbidden(f"source address {req.remote_addr} is not allowed for {vendor}")
 
         received_at = archived["received_at"]
-        # A body shorter than its Content-Length (the client went away mid-body) is not
-        # decoded: half a record is not a record.
-        length = get_content_length(req.environ)
-        body = _body(req, length, settings.max_body)
-        if length is not None and len(body) < length:
-            raise BadRequest(f"body ended after {len(body)} of its {length} bytes; "
-                             "nothing was accepted")
+        body = _body(req, settings.max_body)
         archived["body"] = body
         raw = Push(method=req.method, query=req.query_string, body=body,
                    content_type=req.environ.get("CONTENT_TYPE") or "")
@@ -127,9 +121,12 @@ class PushView:
                     kinds.count("deadletter"), outcome)
 
 
-def _body(req: Request, length: int | None, limit: int) -> bytes:
-    """The request body; 413 past `limit`. One byte past the limit is read to tell: Werkzeug
-    silently cuts a chunked body at its limit, and a cut batch must not be acked."""
+def _body(req: Request, limit: int) -> bytes:
+    """The whole request body, or the HTTP error that says why not: 413 past `limit` (one
+    byte past it is read to tell: Werkzeug silently cuts a chunked body at its limit, and a
+    cut batch must not be acked), 400 for a body shorter than its Content-Length (the client
+    went away mid-body: half a record is not a record)."""
+    length = get_content_length(req.environ)
     if length is not None and length > limit:
         raise RequestEntityTooLarge()
     stream = req.environ.get("wsgi.input")
@@ -147,6 +144,9 @@ def _body(req: Request, length: int | None, limit: int) -> bytes:
                              ) from None
     if len(body) > limit:
         raise RequestEntityTooLarge()
+    if length is not None and len(body) < length:
+        raise BadRequest(f"body ended after {len(body)} of its {length} bytes; "
+                         "nothing was accepted")
     return body
 
 
