@@ -2,6 +2,7 @@
 one-line error bodies, /healthz, empty pushes, and Redis being down."""
 from __future__ import annotations
 
+import gc
 import io
 from pathlib import Path
 
@@ -154,6 +155,40 @@ def test_body_shorter_than_its_content_length_is_400_and_nothing_published(app, 
         f" of its {len(PUSH)} bytes; nothing was accepted\n" if environ else
         f" before its {len(PUSH)} bytes; nothing was accepted\n")
     assert nothing_stored(r)
+
+
+# A push must leave no reference cycle behind: under gunicorn the garbage collector then
+# freed each request's environ, gunicorn objects and body in batches, 10-30 ms at a time with
+# every thread of the worker stopped (the p99 of single pushes was 30-40 ms, against 7 ms).
+CYCLE_FREE = {
+    "push": ("POST", "/push/topen", PUSH),
+    "dead letter": ("POST", "/push/topen", b"no push field"),
+    "unknown vendor": ("POST", "/push/nobody", PUSH),
+    "wrong method": ("PUT", "/push/topen", PUSH),
+    "over the limit": ("POST", "/push/topen", padded(LIMIT + 1)),
+}
+
+
+@pytest.mark.parametrize("method, path, body", CYCLE_FREE.values(), ids=CYCLE_FREE.keys())
+def test_a_push_leaves_no_reference_cycle(app, r, method, path, body):
+    def call() -> str:
+        wsgi = EnvironBuilder(path, method=method, data=body, content_type=FORM,
+                              environ_base=READS["server-terminated"]).get_environ()
+        answer, status, _ = run_wsgi_app(app, wsgi, buffered=True)
+        b"".join(answer)
+        return status
+
+    call()  # warm: lazily built caches and the script are not per-push garbage
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        status = call()
+        gc.collect()
+        garbage = [type(thing).__qualname__ for thing in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert garbage == [], f"{status}: {sorted(set(garbage))}"
 
 
 def chunked(client, body: bytes):
