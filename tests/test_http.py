@@ -158,9 +158,7 @@ def test_body_shorter_than_its_content_length_is_400_and_nothing_published(app, 
     assert nothing_stored(r)
 
 
-# A push must leave no reference cycle behind: under gunicorn the garbage collector then
-# freed each request's environ, gunicorn objects and body in batches, 10-30 ms at a time with
-# every thread of the worker stopped (the p99 of single pushes was 30-40 ms, against 7 ms).
+# A push must leave no reference cycle behind (why: the comment in PushView.__call__).
 # Checked by the environ's reference count, with the collector off: a request (or anything
 # else the push made) caught in a cycle still holds the environ after the answer. Background
 # threads cannot disturb that count, as they could a look at gc.garbage.
