@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, note, settings, strategies as st
 
 from receiver import events, normalize, status
-from receiver.vendors import REGISTRY, Options, Push, Undecodable
+from receiver.vendors import REGISTRY, Options, Push, Undecodable, returnsms
 
 from .helpers import FORM, entries
 
@@ -601,6 +601,45 @@ def test_decoders_are_deterministic(vendor, data):
         except Undecodable as problem:
             results.append(str(problem))
     assert results[0] == results[1]
+
+
+# The returnsms decoder parses a document without a DOCTYPE with ElementTree's C parser, and
+# everything else with defusedxml (the reference): the two must decode every push alike.
+XML_PIECES = [
+    "<statusbox>", "</statusbox>", "<callbox>", "</callbox>", "<mobile>", "</mobile>",
+    "13900000000", "<status>10</status>", "<errorcode>DELIVRD</errorcode>", "<content>",
+    "</content>", "<receivetime>2011-12-02 22:12:11</receivetime>", "<extno/>", "<taskid>",
+    "</taskid>", "<errorstatus><error>1</error></errorstatus>", " ", "\n  ", "好的", "&amp;",
+    "&lt;", "&gt;", "&quot;", "&#20320;", "&#x4e00;", "&#0;", "&#xD800;", "&nope;", "&", "<",
+    ">", "]]>", "<![CDATA[a<b&c]]>", "<![CDATA[<!DOCTYPE x>]]>", "<!-- note -->", "<?pi x?>",
+    '<statusbox id="1">', "<a:statusbox xmlns:a='urn:x'>", "</a:statusbox>", "<Mobile>",
+    "</Mobile>", "<!DOCTYPE returnsms>", "<!doctype returnsms>",
+    "<!DOCTYPE r [<!ENTITY e 'x'>]>", "&e;", '<!DOCTYPE r SYSTEM "http://127.0.0.1:1/x.dtd">',
+    "\x00", "\x0b", "\ud800", "\ufeff", "\u2028",
+]
+hostile_xml = st.builds(
+    lambda declaration, pieces, content_type: Request(
+        "POST", b"", (declaration + "<returnsms>" + "".join(pieces) + "</returnsms>")
+        .encode("utf-8", "surrogatepass"), content_type),
+    st.sampled_from(["", '<?xml version="1.0" encoding="utf-8"?>', "<!DOCTYPE returnsms>",
+                     '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e "x">]>']),
+    st.lists(st.one_of(st.sampled_from(XML_PIECES), st.text(max_size=3)), max_size=30),
+    st.sampled_from(["text/xml", "text/xml; charset=gb2312", None]))
+
+
+@PURE
+@given(request=st.one_of(STRUCTURED["returnsms"].map(lambda b: b.request), hostile_xml,
+                         arbitrary))
+def test_returnsms_fast_parse_decodes_as_defusedxml(request):
+    raw = Push(request.method, request.query, request.body, request.content_type or "")
+    outcomes = []
+    for fast in (True, False):
+        try:
+            outcomes.append(returnsms.decode(raw, Options(), fast=fast))
+        except Undecodable as problem:
+            outcomes.append(str(problem))
+    event("undecodable" if isinstance(outcomes[1], str) else "decoded")
+    assert outcomes[0] == outcomes[1]
 
 
 def test_normalize_text_never_raises_on_gb_family():
