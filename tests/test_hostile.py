@@ -125,6 +125,14 @@ def _cases() -> list[Hostile]:
                 _like(good, "huge-field", body=XML.replace("退订".encode(), "退".encode() * 150_000)),
                 Hostile("document-twice", vendor, XML + XML, content_type="text/xml", dead=1,
                         reason="does not parse"),
+                # Elements nested within a box, deeper than Python's recursion limit: the box's
+                # raw text (our writer, or tostring for a box with attributes) cannot be made.
+                Hostile("deeply-nested-box", vendor, XML.replace(
+                    b"</statusbox>", b"<x>" * 5000 + b"</x>" * 5000 + b"</statusbox>"),
+                    content_type="text/xml", dead=1, reason="nested deeper than"),
+                Hostile("deeply-nested-box-with-attributes", vendor, XML.replace(
+                    b"<statusbox>", b'<statusbox id="1">' + b"<x>" * 5000 + b"</x>" * 5000),
+                    content_type="text/xml", dead=1, reason="nested deeper than"),
                 _like(good, "gb2312-declared-utf8", body=sample("returnsms_gb2312_declared_utf8.xml"),
                       dlr=None, mo=None, dead=0),
             ]

@@ -394,3 +394,13 @@ def test_raw_is_what_tostring_writes(box):
 def test_raw_of_parsed_boxes_is_what_tostring_writes(document):
     for box in fromstring(document):
         assert returnsms._raw(box) == returnsms._serialized(box)
+
+
+@pytest.mark.parametrize("attributes", ["", ' id="1"'], ids=["plain", "tostring"])
+def test_raw_of_a_box_nested_32_deep_is_written_and_33_refused(attributes):
+    def box(levels: int) -> Element:
+        return fromstring(f"<statusbox{attributes}>" + "<x>" * levels + "y" + "</x>" * levels +
+                          "</statusbox>")
+    assert returnsms._raw(box(32)) == returnsms._serialized(box(32))
+    with pytest.raises(returnsms.Undecodable, match="nested deeper than 32 elements"):
+        returnsms._raw(box(33))

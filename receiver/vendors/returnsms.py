@@ -157,14 +157,36 @@ def _raw(box: Element) -> str:
     which `_plain` writes itself: tostring cost a third of decoding a 500-box document.
     Anything else goes through tostring (`_serialized`)."""
     out: list[str] = []
-    return "".join(out).strip() if _plain(box, out) else _serialized(box)
+    if _plain(box, out):
+        return "".join(out).strip()
+    # Both writers recurse: a box nesting thousands of elements (a few KB) would otherwise
+    # raise RecursionError, a 500 for every retry of that push.
+    if _deeper(box, _MAX_DEPTH):
+        raise Undecodable(f"XML nested deeper than {_MAX_DEPTH} elements in a <{_tag(box)}>")
+    return _serialized(box)
 
 
-def _plain(element: Element, out: list[str]) -> bool:
+_MAX_DEPTH = 32  # levels of elements within a box; doc 004's boxes hold one (their fields)
+
+
+def _deeper(element: Element, levels: int) -> bool:
+    """Whether elements nest more than `levels` deep below `element` (level by level, no
+    recursion)."""
+    level = [element]
+    for _ in range(levels + 1):
+        level = [child for node in level for child in node]
+        if not level:
+            return False
+    return True
+
+
+def _plain(element: Element, out: list[str], depth: int = 0) -> bool:
     """Append what tostring writes for `element` (its tail aside) to `out`; False, with
-    `out` half written, for an element with attributes or a namespace."""
+    `out` half written, for an element with attributes or a namespace, or with elements more
+    than `_MAX_DEPTH` levels below the box."""
     tag = element.tag
-    if element.attrib or not isinstance(tag, str) or "{" in tag:
+    if element.attrib or not isinstance(tag, str) or "{" in tag \
+            or depth >= _MAX_DEPTH and len(element):
         return False
     text = element.text
     if not text and not len(element):
@@ -173,7 +195,7 @@ def _plain(element: Element, out: list[str]) -> bool:
     out.append(f"<{tag}>{_escape(text)}" if text else f"<{tag}>")
     for child in element:
         if len(child):
-            if not _plain(child, out):
+            if not _plain(child, out, depth + 1):
                 return False
         else:  # a leaf, as most of a box's children are: written here, not by a call
             name, value = child.tag, child.text
