@@ -547,9 +547,10 @@ class Replayer:
         self.client = connect(config.redis_url, cluster=config.redis_cluster,
                               timeout=max(config.redis_timeout, 5.0))
         self.streams = Streams(config.stream_prefix)
-        # Seen for the archive's whole retention: a second replay months later still skips.
-        self.publisher = Publisher(self.client, self.streams,
-                                   dedupe_ttl=max(config.dedupe_ttl, config.archive_days * 86400),
+        # Seen for the archive's whole retention: a second replay months later still skips;
+        # and in the live window, which the live receiver checks.
+        self.publisher = Publisher(self.client, self.streams, dedupe_ttl=config.dedupe_ttl,
+                                   also_dedupe=(config.archive_days * 86400,),
                                    retention=config.retention,
                                    durability=config.redis_durability,
                                    wait_ms=int(max(config.redis_timeout, 5.0) * 1000))
@@ -560,9 +561,9 @@ class Replayer:
             return
         entries = [(event["kind"], event["id"], event) for event in candidates]
         if self.tally.dry_run:
-            for event in candidates:
-                known = (event["id"] in self.tally._seen
-                         or self.client.exists(self.streams.seen(event["id"])))
+            published = self.publisher.known([event["id"] for event in candidates])
+            for event, before in zip(candidates, published):
+                known = event["id"] in self.tally._seen or before
                 self.tally._seen.add(event["id"])
                 self.tally.skipped += bool(known)
                 self.tally.replayed += not known

@@ -85,7 +85,8 @@ def test_redis_cost_table_has_a_line_per_way():
     assert [name for name, _, _ in rows] == [
         "receiver script (claim + XADD per entry)", "receiver script without the claims",
         "pipelined XADD, the receiver's fields", "pipelined XADD, naive's 3 fields",
-        "pipelined SET NX PX (the claim alone)"], done.stdout
+        "native dedupe (3 SMISMEMBER + SADD per push)",
+        "pipelined SET NX PX (a key per id, the old claim)"], done.stdout
 
 
 def test_missing_load_generator_is_named_with_its_install(tmp_path):

@@ -1,7 +1,10 @@
 """receiver/store.py against a real Redis: one script per push, dedupe, claims only for what
 was published."""
+import time
+
 import pytest
 import redis
+from hypothesis import given, strategies as st
 
 from receiver.store import Publisher, Streams
 
@@ -10,13 +13,20 @@ def entry(kind: str, dedupe: str, **fields: str) -> tuple[str, str, dict]:
     return kind, dedupe, {"kind": kind, "id": dedupe, **fields}
 
 
+def claims(r, dedupe: str) -> list[int]:
+    """The time to live (ms) of each dedupe set that holds the id."""
+    return [r.pttl(key) for key in r.scan_iter("sms:seen:*") if r.sismember(key, dedupe)]
+
+
 def test_a_batch_is_published_in_order_and_duplicates_skipped(r):
     publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
     batch = [entry("dlr", "a", mobile="1"), entry("mo", "b", text="x"), entry("dlr", "a", mobile="1")]
     assert publisher.publish(batch) == [True, True, False]
     assert publisher.publish(batch) == [False, False, False]
     assert [f[b"id"] for _, f in r.xrange("sms:dlr")] == [b"a"]
-    assert 0 < r.pttl("sms:seen:a") <= 60_000
+    # Claimed once, for the 60 s window and at most half a window more.
+    [ttl] = claims(r, "a")
+    assert 59_000 < ttl <= 90_000
 
 
 def test_an_entry_redis_refuses_is_not_claimed_and_the_retry_completes_the_batch(r):
@@ -27,7 +37,7 @@ def test_an_entry_redis_refuses_is_not_claimed_and_the_retry_completes_the_batch
     batch = [entry("dlr", "a", mobile="1"), entry("mo", "b", text="x"), entry("dlr", "c", mobile="2")]
     with pytest.raises(redis.ResponseError):
         publisher.publish(batch)
-    assert r.exists("sms:seen:a") and not r.exists("sms:seen:b") and not r.exists("sms:seen:c")
+    assert claims(r, "a") and not claims(r, "b") and not claims(r, "c")
     r.delete("sms:mo")
     assert publisher.publish(batch) == [False, True, True]
     assert [f[b"id"] for _, f in r.xrange("sms:dlr")] == [b"a", b"c"]
@@ -179,3 +189,49 @@ def test_a_reply_that_breaks_the_protocol_is_a_redis_error(redis_server):
             publisher.publish([entry("dlr", "a", mobile="1")])
     finally:
         listener.close()
+
+
+@given(now=st.integers(0, 2**45), later=st.floats(0, 1, exclude_max=True),
+       window=st.integers(1, 400 * 86400 * 1000))
+def test_a_claim_is_checked_for_the_whole_window(now, later, window):
+    """Whatever the time and the window: the set an id is claimed in at `now` is among the
+    sets checked until `now + window`, and lives at least that long (at most 1.5 windows)."""
+    unconnected = redis.Redis(port=1)  # _sets talks to no server
+    publisher = Publisher(unconnected, Streams("sms"), dedupe_ttl=window / 1000, retention=None)
+    _, [claimed], [expiry] = publisher._sets(now)
+    checked = publisher._sets(now + int(later * window))[0]
+    assert claimed in checked
+    assert now + window <= expiry <= now + window + -(-window // 2)
+
+
+def test_a_duplicate_is_found_across_the_windows_slices(r):
+    """A 1 s window is cut in half-second sets: re-sent for the whole second after it was
+    published (so across at least one change of set), the id stays a duplicate."""
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=1, retention=None)
+    start = time.time()
+    assert publisher.publish([entry("dlr", "a", mobile="1")]) == [True]
+    tries = 0
+    while True:
+        sent = time.time()
+        flags = publisher.publish([entry("dlr", "a", mobile="1")])
+        if sent - start >= 1:
+            break
+        assert flags == [False], f"published again {sent - start:.3f} s after"
+        tries += 1
+        time.sleep(0.02)
+    assert tries >= 2
+    assert r.xlen("sms:dlr") == 1 + flags.count(True)
+
+
+def test_a_replayers_claims_are_seen_by_the_live_window_and_its_own(r):
+    """A publisher with a second window (the replayer's) claims in both; the live one then
+    skips the id, and `known` reports it."""
+    live = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    replayer = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None,
+                         also_dedupe=(86400,))
+    assert replayer.publish([entry("dlr", "a", mobile="1")]) == [True]
+    assert live.publish([entry("dlr", "a", mobile="1"), entry("dlr", "b", mobile="2")]) == \
+        [False, True]
+    assert sorted(claims(r, "a"))[1] > 86_000_000
+    assert live.known(["a", "b", "c"]) == [True, True, False]
+    assert replayer.known(["b", "c"]) == [True, False]
