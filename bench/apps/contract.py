@@ -1,8 +1,8 @@
 """The naive handler writing what the contract asks for, and still checking nothing: Flask,
-`request.form['GetReport']`, split on `|` and `,`, and per record a dedupe claim
-(`SET <prefix>:seen:<id> 1 NX PX <48 h>`) and an XADD of the receiver's fields (id, kind,
-vendor, account, batch_id, mobile, status, vendor_status, received_at, raw, and reported_at
-when the record has a time), all pipelined in one round trip.
+`request.form['GetReport']`, split on `|` and `,`, per record an XADD of the receiver's fields
+(id, kind, vendor, account, batch_id, mobile, status, vendor_status, received_at, raw, and
+reported_at when the record has a time), and per push the receiver's kind of dedupe claim
+(`SADD` of the ids into one set, with an expiry), all pipelined in one round trip.
 
 Not a receiver: no Lua, so a duplicate is XADDed anyway and a worker dying between the two
 commands can lose a record; no validation, no time zones, no dead letters. It measures what
@@ -20,6 +20,7 @@ from flask import request
 from .naive import app, client  # the naive handler's Flask app, Redis client and /healthz
 
 _TTL_MS = 48 * 3600 * 1000
+_SEEN = "sms:seen:contract"
 _DELIVERED = {"DELIVRD", "0", "10"}
 
 
@@ -27,6 +28,7 @@ def push() -> tuple[str, int]:
     received_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     account = request.form.get("account", "")
     pipe = client.pipeline(transaction=False)
+    ids = []
     for record in request.form["GetReport"].split("|"):
         if not record:
             continue
@@ -38,8 +40,11 @@ def push() -> tuple[str, int]:
                   "vendor_status": parts[-1], "received_at": received_at, "raw": record}
         if len(parts) == 4:
             fields["reported_at"] = parts[2]
-        pipe.set("sms:seen:" + event_id, "1", nx=True, px=_TTL_MS)
+        ids.append(event_id)
         pipe.xadd("sms:dlr", fields)
+    if ids:
+        pipe.sadd(_SEEN, *ids)
+        pipe.pexpire(_SEEN, _TTL_MS)
     pipe.execute()
     return "ok", 200
 
