@@ -145,8 +145,8 @@ def markdown(result: Result) -> str:
     contract = result.row("contract batch")
     if contract and contract.runs and naive and batch:
         lines += ["", "What the contract's entries cost: the naive handler made to write them "
-                  "(contract batch: a SET NX PX claim and the receiver's 10-11 fields per "
-                  "record, pipelined with redis-py, no script, still no checking) reaches "
+                  "(contract batch: the receiver's 10-11 fields per record and one SADD claim "
+                  "per push, pipelined with redis-py, no script, still no checking) reaches "
                   f"{_paired(contract, naive, 'records_per_s')[1]} × the naive handler's "
                   f"records/s, and the receiver reaches "
                   f"{_paired(batch, contract, 'records_per_s')[1]} × that."]
