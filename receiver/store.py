@@ -53,7 +53,7 @@ class NotDurable(redis.RedisError):
 # Dedupe ids live in sets, one per slice of the window (see Publisher._windows), not in a key
 # per id: one SMISMEMBER per set and push and one SADD per push, where a `SET NX PX` per id
 # cost Redis about 4 us an entry (a key and an expiry each): 14.4 -> 11.3 us of Redis CPU per
-# entry of a 500-record push (same run, same entries).
+# entry of a 500-record push (the two scripts in turns in one process, same entries).
 # The script reads each entry off the batch with cmsgpack.unpack_limit, which leaves the
 # values on the Lua stack; they go to XADD as the arguments of a function made for that many
 # fields, which puts the shape's names between them. No tables per entry (cmsgpack.unpack built
@@ -261,7 +261,6 @@ class Publisher:
         if any(int(have) < want for have, want in zip(got, needed)):
             raise NotDurable(f"{self.wait[0]} confirmed {got}, needed {list(needed)}")
         return _flags(results)
-
 
     def _sets(self, now_ms: int) -> tuple[list[str], list[str], list[int]]:
         """At `now_ms`: the dedupe sets to check, those to claim in, and their expiries."""
