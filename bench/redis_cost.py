@@ -33,9 +33,8 @@ Entry = tuple[str, str, dict]
 def ways(client: redis.Redis, publisher) -> dict[str, Callable[[list[Entry]], object]]:
     """name -> a function writing one push's entries that way."""
     from receiver.store import Publisher
-    unclaimed = Publisher(client, publisher.streams, dedupe_ttl=publisher.dedupe_ms / 1000,
-                          retention=None)
-    unclaimed._windows = []  # no dedupe sets to check or claim in
+    # A zero window: no dedupe sets to check or claim in.
+    unclaimed = Publisher(client, publisher.streams, dedupe_ttl=0, retention=None)
 
     def claims(entries: list[Entry]) -> object:
         """The script's dedupe work as native commands: check the sets, claim in one."""

@@ -219,7 +219,8 @@ class Publisher:
         # KEYS: the (at most three) streams, the dedupe sets to check, those to claim in.
         index = {kind: n for n, kind in enumerate(dict.fromkeys([e[0] for e in entries]), 1)}
         keys = [self.streams.stream(kind) for kind in index]
-        checks, claims, expiries = self._sets(int(time.time() * 1000))
+        now_ms = int(time.time() * 1000)
+        checks, claims, expiries = self._sets(now_ms)
         keys += checks + claims
         minid = ""
         if self.retention_ms:
@@ -228,7 +229,7 @@ class Publisher:
             clock = time.monotonic()
             if any(self._trim_due.get(kind, 0.0) <= clock for kind in index):
                 self._trim_due.update(dict.fromkeys(index, clock + TRIM_EVERY))
-                minid = f"{int(time.time() * 1000) - self.retention_ms}-0"
+                minid = f"{now_ms - self.retention_ms}-0"
         shapes: dict[tuple[str, ...], int] = {}  # field names -> shape index (from 1)
         items: list = []  # per entry: stream index, dedupe key index, shape index, values
         for n, (kind, _, fields) in enumerate(entries, 1):
