@@ -38,7 +38,7 @@ def ways(client: redis.Redis, publisher) -> dict[str, Callable[[list[Entry]], ob
 
     def claims(entries: list[Entry]) -> object:
         """The script's dedupe work as native commands: check the sets, claim in one."""
-        checks, [claim], [expiry] = publisher._sets(int(time.time() * 1000))
+        checks, [claim], [expiry], _ = publisher._sets(int(time.time() * 1000))
         ids = [dedupe for _, dedupe, _ in entries]
         pipe = client.pipeline(transaction=False)
         for key in checks:

@@ -119,7 +119,9 @@ class RedisServer:
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.directory.resolve()), "--daemonize", "no",
              "--logfile", "redis.log", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-             *durable, *self.extra_args],
+             # A dedupe set that expires (rather than being retired) is freed off the main
+             # thread: millions of ids would otherwise freeze Redis for seconds.
+             "--lazyfree-lazy-expire", "yes", *durable, *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout

@@ -24,9 +24,9 @@ def test_a_batch_is_published_in_order_and_duplicates_skipped(r):
     assert publisher.publish(batch) == [True, True, False]
     assert publisher.publish(batch) == [False, False, False]
     assert [f[b"id"] for _, f in r.xrange("sms:dlr")] == [b"a"]
-    # Claimed once, for the 60 s window and at most half a window more.
+    # Claimed once, in a set that lives for the three 30 s slices it is checked in and one more.
     [ttl] = claims(r, "a")
-    assert 59_000 < ttl <= 90_000
+    assert 90_000 - 1_000 < ttl <= 120_000
 
 
 def test_an_entry_redis_refuses_is_not_claimed_and_the_retry_completes_the_batch(r):
@@ -195,13 +195,19 @@ def test_a_reply_that_breaks_the_protocol_is_a_redis_error(redis_server):
        window=st.integers(1, 400 * 86400 * 1000))
 def test_a_claim_is_checked_for_the_whole_window(now, later, window):
     """Whatever the time and the window: the set an id is claimed in at `now` is among the
-    sets checked until `now + window`, and lives at least that long (at most 1.5 windows)."""
+    sets checked until `now + window` and not retired before then, and its expiry comes after
+    it is retired (at most two windows after `now`)."""
     unconnected = redis.Redis(port=1)  # _sets talks to no server
     publisher = Publisher(unconnected, Streams("sms"), dedupe_ttl=window / 1000, retention=None)
-    _, [claimed], [expiry] = publisher._sets(now)
-    checked = publisher._sets(now + int(later * window))[0]
+    _, [claimed], [expiry], _ = publisher._sets(now)
+    checked, _, _, [retired] = publisher._sets(now + int(later * window))
     assert claimed in checked
-    assert now + window <= expiry <= now + window + -(-window // 2)
+    assert retired != claimed
+    width = -(-window // 2)
+    retired_at = (now // width + 3) * width  # the first slice whose retired set is `claimed`
+    assert publisher._sets(retired_at)[3] == [claimed]
+    assert claimed not in publisher._sets(retired_at)[0]
+    assert now + window <= retired_at < expiry <= now + 2 * window + 2
 
 
 def test_a_duplicate_is_found_across_the_windows_slices(r):
@@ -235,3 +241,32 @@ def test_a_replayers_claims_are_seen_by_the_live_window_and_its_own(r):
     assert sorted(claims(r, "a"))[1] > 86_000_000
     assert live.known(["a", "b", "c"]) == [True, True, False]
     assert replayer.known(["b", "c"]) == [True, False]
+
+
+def test_a_set_no_longer_checked_is_retired_once_by_each_publisher(r, monkeypatch):
+    """At the third slice after an id's, its set is checked no more and the next push UNLINKs
+    it (a large set left to expire would be freed on Redis' main thread); later pushes of the
+    same publisher in that slice send no UNLINK. The set's own expiry is a slice later still."""
+    import types
+    from receiver import store
+    clock = [time.time()]
+    monkeypatch.setattr(store, "time", types.SimpleNamespace(time=lambda: clock[0],
+                                                             monotonic=time.monotonic))
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=3600, retention=None)
+    width = 1800 * 1000
+    first = int(clock[0] * 1000) // width
+    assert publisher.publish([entry("dlr", "a", mobile="1")]) == [True]
+    old = f"sms:seen:{width}:{first}"
+    assert r.smembers(old) == {b"a"}
+    assert r.pexpiretime(old) == (first + 4) * width
+    clock[0] += 2 * width / 1000  # two slices on: still checked
+    assert publisher.publish([entry("dlr", "a", mobile="1")]) == [False]
+    assert r.exists(old)
+    clock[0] += width / 1000  # the third: retired
+    unlinks = r.info("commandstats").get("cmdstat_unlink", {}).get("calls", 0)
+    assert publisher.publish([entry("dlr", "a", mobile="1")]) == [True]
+    assert not r.exists(old)
+    for n in range(3):
+        publisher.publish([entry("dlr", f"b{n}", mobile="1")])
+    assert r.info("commandstats")["cmdstat_unlink"]["calls"] == unlinks + 1
+    assert r.xlen("sms:dlr") == 5
