@@ -4,6 +4,7 @@ All pure functions of their arguments; none raises on vendor input.
 """
 from __future__ import annotations
 
+import inspect
 import re
 from datetime import datetime, tzinfo
 from functools import lru_cache, wraps
@@ -24,13 +25,25 @@ def short_cache(maxsize: int, longest: int = 64) -> Callable[[F], F]:
     kept. `__wrapped__` is the uncached function, `cache_info` the cache's."""
     def wrap(function: F) -> F:
         cached = lru_cache(maxsize=maxsize)(function)
-
-        @wraps(function)
-        def call(value: str | None, *rest: Any) -> Any:
-            if value is not None and len(value) > longest:
-                return function(value, *rest)
-            return cached(value, *rest)
-
+        # A wrapper of the function's own arity: packing and unpacking `*rest` took a third
+        # of a cached call (~70 of ~220 ns), and these run a few times per record.
+        arity = len(inspect.signature(function).parameters)
+        if arity == 1:
+            def call(value: str | None) -> Any:
+                if value is not None and len(value) > longest:
+                    return function(value)
+                return cached(value)
+        elif arity == 2:
+            def call(value: str | None, other: Any) -> Any:  # type: ignore[misc]
+                if value is not None and len(value) > longest:
+                    return function(value, other)
+                return cached(value, other)
+        else:
+            def call(value: str | None, *rest: Any) -> Any:  # type: ignore[misc]
+                if value is not None and len(value) > longest:
+                    return function(value, *rest)
+                return cached(value, *rest)
+        call = wraps(function)(call)
         call.cache_info = cached.cache_info  # type: ignore[attr-defined]
         call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
         return call  # type: ignore[return-value]
