@@ -385,6 +385,14 @@ def test_raw_is_what_tostring_writes(box):
     assert box.tail == tail
 
 
+@settings(max_examples=500, deadline=None)
+@given(box=_trees())
+def test_one_pass_over_a_box_gives_its_texts_and_raw(box):
+    """The decoder's single pass (_box) finds what _texts and _raw find separately, whatever
+    the box: plain ones take the pass, the others fall back to the two."""
+    assert returnsms._box(box) == (returnsms._texts(box), returnsms._raw(box))
+
+
 @pytest.mark.parametrize("document", [
     "<r><statusbox><mobile>1</mobile><status/><content>a &amp; b &lt;c&gt;</content></statusbox></r>",
     "<r><callbox>\n  <mobile> 1 </mobile>\n  <content>好</content>\n</callbox>tail</r>",
