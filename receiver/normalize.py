@@ -39,10 +39,8 @@ def short_cache(maxsize: int, longest: int = 64) -> Callable[[F], F]:
                     return function(value, other)
                 return cached(value, other)
         else:
-            def call(value: str | None, *rest: Any) -> Any:  # type: ignore[misc]
-                if value is not None and len(value) > longest:
-                    return function(value, *rest)
-                return cached(value, *rest)
+            raise TypeError(f"short_cache takes a function of one or two arguments, "
+                            f"{function.__name__} has {arity}")
         call = wraps(function)(call)
         call.cache_info = cached.cache_info  # type: ignore[attr-defined]
         call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]

@@ -1,11 +1,13 @@
 """receiver/store.py against a real Redis: one script per push, dedupe, claims only for what
 was published."""
 import time
+import types
 
 import pytest
 import redis
 from hypothesis import given, strategies as st
 
+from receiver import store
 from receiver.store import Publisher, Streams
 
 
@@ -247,8 +249,6 @@ def test_a_set_no_longer_checked_is_retired_once_by_each_publisher(r, monkeypatc
     """At the third slice after an id's, its set is checked no more and the next push UNLINKs
     it (a large set left to expire would be freed on Redis' main thread); later pushes of the
     same publisher in that slice send no UNLINK. The set's own expiry is a slice later still."""
-    import types
-    from receiver import store
     clock = [time.time()]
     monkeypatch.setattr(store, "time", types.SimpleNamespace(time=lambda: clock[0],
                                                              monotonic=time.monotonic))
