@@ -46,9 +46,10 @@ class NotDurable(redis.RedisError):
 # ARGV: MINID ('' for no trimming), the batch, the four key counts, each set-to-add's expiry
 # (unix ms). The batch is one string of MessagePack values (old-spec raw strings, as Redis'
 # cmsgpack reads them), one after the other: the list of shapes (a shape is the list of field
-# names some entries share), the list of the entries' dedupe ids, then for each entry its
-# stream key index, dedupe id index and shape index, and its values, one per name of its
-# shape. One argument instead of thousands keeps the client-side packing cheap for 500-record
+# names some entries share), the list of the entries' dedupe ids, the list of long values, the
+# list of linked shapes (those of dead letters), then for each entry its stream key index,
+# dedupe id index and shape index, and its values, one per name of its shape; in a linked
+# shape, a number k for a value stands for the k-th long value (see LONG). One argument instead of thousands keeps the client-side packing cheap for 500-record
 # batches, and each shape's names are sent once. (The ids were arguments of their own until
 # hiredis' pack_command was seen to take 0.27 us an argument: 135 us for a 500-record push.)
 # Dedupe ids live in sets, one per slice of the window (see Publisher._windows), not in a key
@@ -65,6 +66,12 @@ class NotDurable(redis.RedisError):
 # ids it returned before cost Redis a reply and the client a bytes object per entry, and
 # nobody read them.)
 _XADD_ARITY = 32  # field counts with a function of their own; more take the generic one
+# A dead letter's value this long (its push's body, its query) travels once per push, however
+# many letters hold it. Each Lua string Redis makes is hashed byte by byte (Redis' Lua hashes
+# every byte, ~1.4 ns a byte here), and a value in the batch is made twice: with the batch, and
+# when unpacked. The 5 letters of a 500-record push with 1% bad records held its 25 KB body 5
+# times: 250 KB hashed, ~350 us of Redis per push.
+LONG = 1024
 
 
 def _xadd_functions(count: int) -> str:
@@ -86,8 +93,12 @@ local minid, batch = ARGV[1], ARGV[2]
 local nstreams, nchecks, nmarks = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local nretire = tonumber(ARGV[6])
 local at, shapes = cmsgpack.unpack_one(batch)
-local ids  -- ids[k] is the k-th entry's dedupe id
+local ids, long, linked  -- ids[k] is the k-th entry's dedupe id; long[k] a shared long value
 at, ids = cmsgpack.unpack_one(batch, at)
+at, long = cmsgpack.unpack_one(batch, at)
+at, linked = cmsgpack.unpack_one(batch, at)  -- the shapes whose values may name a long one
+local refers = {}
+for _, shape in ipairs(linked) do refers[shape] = true end
 local call, pcall, unpack_limit = redis.call, redis.pcall, cmsgpack.unpack_limit
 local CHUNK = 1000  -- ids per SMISMEMBER / SADD: unpack() puts them all on the Lua stack
 -- xadd[n](next offset, v1, ..., vn) -> next offset, XADD's reply (or error), for `stream` and
@@ -98,6 +109,16 @@ local xadd = {}
 local function xadd_any(at, ...)
   local args, values = {}, {...}
   for i = 1, #names do args[2 * i - 1] = names[i]; args[2 * i] = values[i] end
+  return at, pcall('XADD', stream, '*', unpack(args, 1, 2 * #names))
+end
+-- An entry of a linked shape: a value that is a number stands for long[number].
+local function xadd_linked(at, ...)
+  local args, values = {}, {...}
+  for i = 1, #names do
+    local value = values[i]
+    if type(value) == 'number' then value = long[value] end
+    args[2 * i - 1] = names[i]; args[2 * i] = value
+  end
   return at, pcall('XADD', stream, '*', unpack(args, 1, 2 * #names))
 end
 -- The ids published within the window: a duplicate is one of them, or one added earlier in
@@ -133,7 +154,8 @@ while at >= 0 do
     stream = KEYS[s]
     local reply
     local f = xadd[#names]
-    if not f then f = arity(#names) or xadd_any; xadd[#names] = f end
+    if refers[shape] then f = xadd_linked
+    elseif not f then f = arity(#names) or xadd_any; xadd[#names] = f end
     at, reply = f(unpack_limit(batch, #names, at))
     if type(reply) == 'table' and reply.err then
       -- Not published, so not claimed; fail the push (the entries before this one are
@@ -243,15 +265,26 @@ class Publisher:
                 minid = f"{now_ms - self.retention_ms}-0"
         shapes: dict[tuple[str, ...], int] = {}  # field names -> shape index (from 1)
         items: list = []  # per entry: stream index, dedupe key index, shape index, values
+        long: dict[str | bytes, int] = {}  # a dead letter's long value -> its index (from 1)
+        linked: set[int] = set()  # the shapes of dead letters
         for n, (kind, _, fields) in enumerate(entries, 1):
             names = tuple(fields)
             shape = shapes.get(names)
             if shape is None:
                 shape = shapes[names] = len(shapes) + 1
             items += (index[kind], n, shape)
-            items += fields.values()
+            if kind == "deadletter":
+                # The letters of a push each hold its whole body (and query): each long value
+                # travels once, the letters name it by its index.
+                linked.add(shape)
+                items += [long.setdefault(value, len(long) + 1) if len(value) >= LONG else value
+                          for value in fields.values()]
+            else:
+                items += fields.values()
         batch = (msgpack.packb(list(shapes), use_bin_type=False)
                  + msgpack.packb([dedupe for _, dedupe, _ in entries], use_bin_type=False)
+                 + msgpack.packb(list(long), use_bin_type=False)
+                 + msgpack.packb(sorted(linked))
                  + _sequence(items))
         args = [minid, batch, len(index), len(checks), len(claims), len(retire), *expiries]
         if self._line is not None:

@@ -5,7 +5,7 @@ import types
 
 import pytest
 import redis
-from hypothesis import given, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from receiver import store
 from receiver.store import Publisher, Streams
@@ -68,6 +68,69 @@ def test_bytes_survive_the_trip_unchanged(r):
     publisher.publish([("deadletter", "dl-1", {"body": body, "reason": "退订 bytes"})])
     [(_, fields)] = r.xrange("sms:deadletter")
     assert fields[b"body"] == body and fields[b"reason"].decode() == "退订 bytes"
+
+
+def test_dead_letters_sharing_a_long_body_each_keep_it_whole(r):
+    """The letters of a push share its body: it travels once (store.LONG), each letter stored
+    with all of it, next to short and long values of their own, around reports, a duplicate
+    letter (whose values are skipped in step) and a letter of another shape."""
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    body = bytes(range(256)) * 100  # not UTF-8
+    query = "q=" + "短" * store.LONG  # a long str
+    record = "x" * (store.LONG - 1)  # one byte short of long: stays in place
+
+    def letter(n: int, **more: str | bytes) -> tuple[str, str, dict]:
+        return "deadletter", f"dl-{n}", {"vendor": "topen", "reason": f"bad record {n}",
+                                         "query": query, "body": body, **more}
+
+    batch = [entry("dlr", "a", mobile="1"), letter(1, record=record), letter(2, record="r2"),
+             letter(1, record=record), entry("dlr", "b", mobile="2"),
+             letter(3, record="y" * 5000), ("deadletter", "dl-4", {"reason": "whole push",
+                                                                  "body": body}),
+             entry("dlr", "c", mobile="3")]
+    assert publisher.publish(batch) == [True, True, True, False, True, True, True, True]
+    published = [batch[i][2] for i in (1, 2, 5, 6)]  # the letters but the duplicate
+    stored = [[(k.decode(), v) for k, v in fields.items()]
+              for _, fields in r.xrange("sms:deadletter")]
+    assert stored == [[(k, v.encode() if isinstance(v, str) else v) for k, v in fields.items()]
+                      for fields in published]
+    assert [f[b"id"] for _, f in r.xrange("sms:dlr")] == [b"a", b"b", b"c"]
+
+
+_VALUES = st.one_of(st.text(max_size=3), st.binary(max_size=3),
+                    st.text(min_size=store.LONG - 1, max_size=store.LONG + 1),
+                    st.binary(min_size=store.LONG - 1, max_size=store.LONG + 1))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(data=st.data())
+def test_any_batch_stores_each_new_entry_exactly(r, data):
+    """Reports and dead letters of any shapes, values short or long (str or bytes), long ones
+    shared between letters or not, and duplicates anywhere: each entry not a duplicate is
+    stored with exactly its fields, in order; nothing else is."""
+    r.flushall()
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    pool = data.draw(st.lists(_VALUES, min_size=1, max_size=4))  # values letters may share
+    names = st.sampled_from(["body", "query", "reason", "record", "vendor", "path"])
+    batch = []
+    expected: dict[str, list] = {"dlr": [], "deadletter": []}  # per stream, in order
+    for n in range(data.draw(st.integers(1, 12))):
+        kind = data.draw(st.sampled_from(["dlr", "deadletter"]))
+        dedupe = data.draw(st.sampled_from([f"{kind}-{i}" for i in range(4)]))
+        fields = data.draw(st.dictionaries(names, st.one_of(st.sampled_from(pool), _VALUES),
+                                           min_size=1, max_size=5))
+        if all(dedupe != earlier for _, earlier, _ in batch):
+            expected[kind].append([(k, v.encode() if isinstance(v, str) else v)
+                                   for k, v in fields.items()])
+        batch.append((kind, dedupe, fields))
+    flags = publisher.publish(batch)
+    assert flags == [all(dedupe != earlier for _, earlier, _ in batch[:i])
+                     for i, (_, dedupe, _) in enumerate(batch)]
+    for kind, entries in expected.items():
+        assert [[(k.decode(), v) for k, v in fields.items()]
+                for _, fields in r.xrange(f"sms:{kind}")] == entries
 
 
 def test_a_large_batch_is_one_script_call(r):
