@@ -49,8 +49,9 @@ class NotDurable(redis.RedisError):
 # names some entries share), the list of the entries' dedupe ids, the list of long values, the
 # list of linked shapes (those of dead letters), then for each entry its stream key index,
 # dedupe id index and shape index, and its values, one per name of its shape; in a linked
-# shape, a number k for a value stands for the k-th long value (see LONG). One argument instead of thousands keeps the client-side packing cheap for 500-record
-# batches, and each shape's names are sent once. (The ids were arguments of their own until
+# shape, a number k for a value stands for the k-th long value (see LONG). One argument
+# instead of thousands keeps the client-side packing cheap for 500-record batches, and each
+# shape's names are sent once. (The ids were arguments of their own until
 # hiredis' pack_command was seen to take 0.27 us an argument: 135 us for a 500-record push.)
 # Dedupe ids live in sets, one per slice of the window (see Publisher._windows), not in a key
 # per id: one SMISMEMBER per set and push and one SADD per push, where a `SET NX PX` per id
@@ -239,7 +240,8 @@ class Publisher:
         self._line = None if isinstance(client, RedisCluster) else _Line(client)
 
     def publish(self, entries: Sequence[Entry]) -> list[bool]:
-        """XADD `(kind, dedupe id, fields)` entries, skipping ids seen in the dedupe window.
+        """XADD `(kind, dedupe id, fields)` entries (str or bytes values), skipping ids seen
+        in the dedupe window.
 
         Returns, per entry, True when it was added and False when it was a duplicate.
         Raises redis.RedisError when Redis did not take them, or NotDurable when it did not
