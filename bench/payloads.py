@@ -74,6 +74,14 @@ def topen(n: int = 1) -> Payload:
     return Payload("/push/topen", FORM, (tuple(body.split(MARK)),), n, n - duplicates, n)
 
 
+def topen_bad(n: int) -> Payload:
+    """A topen push of `n` reports none of which has a usable mobile: `n` dead letters, each
+    holding the whole body (a vendor that changed its format)."""
+    records = [MARK + b"%d,not-a-mobile,DELIVRD" % i for i in range(n)]
+    body = b"account=bench&GetReport=" + b"|".join(records) + b"|"
+    return Payload("/push/topen", FORM, (tuple(body.split(MARK)),), n, n, n)
+
+
 def smsadmin() -> Payload:
     """smsadmin (doc 003) pushes: one record each, a report and a GB2312 reply in turn."""
     report = (b"Class=rpt&SmsName=bench&Mobile=13800000000&LinkId=" + MARK +

@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=500, help="records per push [500]")
     parser.add_argument("--pushes", type=int, default=100, help="pushes per way and pass [100]")
     parser.add_argument("--passes", type=int, default=3, help="passes; medians shown [3]")
+    parser.add_argument("--bad", action="store_true",
+                        help="every record without a usable mobile: a dead letter per record, "
+                             "each holding the push's body")
     args = parser.parse_args(argv)
 
     from receiver.redis_server import RedisServer
@@ -86,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                           RECEIVER_ARCHIVE="off")
         from receiver import create_app
         app = create_app()
-        entries = decoded_entries(app, payloads.topen(args.records), b"cost")
+        payload = (payloads.topen_bad if args.bad else payloads.topen)(args.records)
+        entries = decoded_entries(app, payload, b"cost")
         client = redis.Redis(port=server.port)
         table = ways(client, app.extensions["receiver.publisher"])
         costs: dict[str, list[float]] = {name: [] for name in table}
@@ -101,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                 spent = cpu_seconds(server.process.pid) - before
                 costs[name].append(spent * 1e6 / (args.pushes * len(entries)))
     fields = len(entries[0][2])
-    print(f"Redis CPU per entry, {len(entries)} entries per push ({fields} fields each), "
-          f"{args.pushes} pushes per way, median of {args.passes} passes:\n")
+    letters = sum(kind == "deadletter" for kind, _, _ in entries)
+    print(f"Redis CPU per entry, {len(entries)} entries per push ({letters} dead letters; "
+          f"{fields} fields in the first), {args.pushes} pushes per way, median of "
+          f"{args.passes} passes:\n")
     print("| way | µs per entry | × naive's XADD |\n|---|--:|--:|")
     base = statistics.median(costs["pipelined XADD, naive's 3 fields"]) or float("nan")
     for name, values in costs.items():

@@ -75,12 +75,15 @@ def test_quick_run_counts_what_the_streams_hold(quick):
     assert len(data["targets"]) == 5
 
 
-def test_redis_cost_table_has_a_line_per_way():
-    """bench/redis_cost.py runs and prints one row of µs per entry for each way of writing."""
+@pytest.mark.parametrize("bad, letters", [((), 0), (("--bad",), 20)])
+def test_redis_cost_table_has_a_line_per_way(bad, letters):
+    """bench/redis_cost.py runs and prints one row of µs per entry for each way of writing;
+    with --bad, of a push whose every record is a dead letter."""
     done = subprocess.run([sys.executable, "-m", "bench.redis_cost", "--records", "20",
-                           "--pushes", "3", "--passes", "1"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+                           "--pushes", "3", "--passes", "1", *bad], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert f"20 entries per push ({letters} dead letters;" in done.stdout, done.stdout
     rows = re.findall(r"^\| (.+?) \| ([\d.]+) \| ([\d.]+|nan) \|$", done.stdout, re.M)
     assert [name for name, _, _ in rows] == [
         "receiver script (claim + XADD per entry)", "receiver script without the claims",
