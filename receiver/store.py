@@ -51,8 +51,8 @@ class NotDurable(redis.RedisError):
 # dedupe id index and shape index, and its values, one per name of its shape; in a linked
 # shape, a number k for a value stands for the k-th long value (see LONG). One argument
 # instead of thousands keeps the client-side packing cheap for 500-record batches, and each
-# shape's names are sent once. (The ids were arguments of their own until
-# hiredis' pack_command was seen to take 0.27 us an argument: 135 us for a 500-record push.)
+# shape's names are sent once. (The ids were arguments of their own until hiredis'
+# pack_command was seen to take 0.27 us an argument: 135 us for a 500-record push.)
 # Dedupe ids live in sets, one per slice of the window (see Publisher._windows), not in a key
 # per id: one SMISMEMBER per set and push and one SADD per push, where a `SET NX PX` per id
 # cost Redis about 4 us an entry (a key and an expiry each): 14.4 -> 11.3 us of Redis CPU per
@@ -107,13 +107,9 @@ local CHUNK = 1000  -- ids per SMISMEMBER / SADD: unpack() puts them all on the 
 local stream, names
 local xadd = {}
 """ + _xadd_functions(_XADD_ARITY) + """
+-- The generic one, for any field count and for linked shapes: a value that is a number
+-- stands for long[number] (no other value is a number).
 local function xadd_any(at, ...)
-  local args, values = {}, {...}
-  for i = 1, #names do args[2 * i - 1] = names[i]; args[2 * i] = values[i] end
-  return at, pcall('XADD', stream, '*', unpack(args, 1, 2 * #names))
-end
--- An entry of a linked shape: a value that is a number stands for long[number].
-local function xadd_linked(at, ...)
   local args, values = {}, {...}
   for i = 1, #names do
     local value = values[i]
@@ -155,7 +151,7 @@ while at >= 0 do
     stream = KEYS[s]
     local reply
     local f = xadd[#names]
-    if refers[shape] then f = xadd_linked
+    if refers[shape] then f = xadd_any
     elseif not f then f = arity(#names) or xadd_any; xadd[#names] = f end
     at, reply = f(unpack_limit(batch, #names, at))
     if type(reply) == 'table' and reply.err then
