@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, strategies as st
 
 from receiver import events, settings
 from receiver.archive import Archive, archive_cli, raw_digest, replay, request_line
@@ -493,6 +494,34 @@ def test_the_archived_headers_are_werkzeugs_list_with_credentials_masked(environ
                                                  "cookie"} else value]
                 for name, value in EnvironHeaders(environ).items()]
     assert _headers(environ) == expected
+
+
+_ENVIRON_KEYS = st.one_of(
+    st.sampled_from(["CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH",
+                     "HTTP_COOKIE", "HTTP_AUTHORIZATION", "HTTP_PROXY_AUTHORIZATION", "HTTP_",
+                     "HTTP_HOST", "REMOTE_ADDR", "wsgi.input", "PATH_INFO", "CONTENT_MD5"]),
+    st.text("ABCXY_z-9", max_size=8).map(lambda name: "HTTP_" + name),
+    st.text("ABCXY_z.9", max_size=8))
+
+
+@given(st.dictionaries(_ENVIRON_KEYS, st.sampled_from(["", "v", "Basic eA==", "\u00e9 x"]),
+                       max_size=12))
+def test_any_environ_archives_the_headers_werkzeug_lists(environ):
+    """The archive's own header reading (a table of the keys it has met) lists what
+    `request.headers` lists, in its order, credentials masked: on a key's first sight and after."""
+    from werkzeug.datastructures import EnvironHeaders
+    from receiver.archive import _headers
+    expected = [[name, "***" if name.lower() in {"authorization", "proxy-authorization",
+                                                 "cookie"} else value]
+                for name, value in EnvironHeaders(environ).items()]
+    assert _headers(environ) == expected
+    assert _headers(environ) == expected
+
+
+@given(st.floats(min_value=0, max_value=2 ** 34, allow_nan=False))
+def test_the_archive_day_of_a_time_is_its_utc_date(timestamp):
+    from receiver.archive import _utc_day
+    assert _utc_day(timestamp) == datetime.fromtimestamp(timestamp, timezone.utc).date().isoformat()
 
 
 def test_a_line_with_a_lone_surrogate_is_written_and_read_back(tmp_path):
