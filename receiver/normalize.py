@@ -199,4 +199,9 @@ def form(raw: bytes, *, split: re.Pattern[bytes] | None = None) -> list[tuple[by
 
 
 def _unquote(raw: bytes) -> bytes:
-    return unquote_to_bytes(raw.replace(b"+", b" ")) if (b"%" in raw or b"+" in raw) else raw
+    # The bytes' values, not b"%" and b"+": `bytes in bytes` first tries its argument as an
+    # integer and makes (and drops) a TypeError, ~2,100 instructions a test, 8 tests a push.
+    return unquote_to_bytes(raw.replace(b"+", b" ")) if (_PERCENT in raw or _PLUS in raw) else raw
+
+
+_PERCENT, _PLUS = ord("%"), ord("+")
