@@ -75,8 +75,8 @@ def raw_digest(raw: str) -> str:
 def _headers(environ: Mapping[str, Any]) -> list[list[str]]:
     """The request's headers as `request.headers` lists them, credentials masked. Read from the
     WSGI environ directly: Werkzeug's EnvironHeaders took a tenth of a single push's CPU. What
-    each environ key is comes from `_HEADER_KEYS`: one lookup a key, where testing each key
-    took 5.6 us of a push's ~25 keys (2.6 us this way)."""
+    each environ key is comes from `_HEADER_KEYS`, one lookup a key: testing each of a push's
+    ~25 keys took 5.6 us, the lookups 2.6."""
     headers = []
     known = _HEADER_KEYS.get
     for key, value in environ.items():
