@@ -322,7 +322,7 @@ class Publisher:
     def _make_sets(self, slices: tuple[int, ...]
                    ) -> tuple[list[str], list[str], list[int], list[str]]:
         checks, claims, expiries, retire = [], [], [], []
-        for (width, window), slice_ in zip(self._windows, slices):
+        for (width, _), slice_ in zip(self._windows, slices):
             checks += [self.streams.seen(width, slice_ - back) for back in range(3)]
             claims.append(checks[-3])
             expiries.append((slice_ + 4) * width)  # a slice after it is retired

@@ -488,12 +488,16 @@ def test_the_push_secret_is_masked_in_dead_letters_and_the_archive(app_factory, 
 def test_the_archived_headers_are_werkzeugs_list_with_credentials_masked(environ):
     """The archive reads headers from the environ itself (cheaper); they must be what
     `request.headers` lists, in its order, with credentials masked."""
-    from werkzeug.datastructures import EnvironHeaders
     from receiver.archive import _headers
-    expected = [[name, "***" if name.lower() in {"authorization", "proxy-authorization",
-                                                 "cookie"} else value]
-                for name, value in EnvironHeaders(environ).items()]
-    assert _headers(environ) == expected
+    assert _headers(environ) == _werkzeug_headers(environ)
+
+
+def _werkzeug_headers(environ):
+    """What the archive must list: `request.headers`, in its order, credentials masked."""
+    from werkzeug.datastructures import EnvironHeaders
+    return [[name, "***" if name.lower() in {"authorization", "proxy-authorization",
+                                             "cookie"} else value]
+            for name, value in EnvironHeaders(environ).items()]
 
 
 _ENVIRON_KEYS = st.one_of(
@@ -509,11 +513,8 @@ _ENVIRON_KEYS = st.one_of(
 def test_any_environ_archives_the_headers_werkzeug_lists(environ):
     """The archive's own header reading (a table of the keys it has met) lists what
     `request.headers` lists, in its order, credentials masked: on a key's first sight and after."""
-    from werkzeug.datastructures import EnvironHeaders
     from receiver.archive import _headers
-    expected = [[name, "***" if name.lower() in {"authorization", "proxy-authorization",
-                                                 "cookie"} else value]
-                for name, value in EnvironHeaders(environ).items()]
+    expected = _werkzeug_headers(environ)
     assert _headers(environ) == expected
     assert _headers(environ) == expected
 
