@@ -65,7 +65,7 @@ def ways(client: redis.Redis, publisher) -> dict[str, Callable[[list[Entry]], ob
             lambda pipe, kind, dedupe, fields: pipe.xadd(f"sms:{kind}", {
                 "batch_id": fields.get("batch_id", ""), "mobile": fields.get("mobile", ""),
                 "status": fields.get("vendor_status", "")})),
-        "native dedupe (3 SMISMEMBER + SADD per push)": claims,
+        "native dedupe (3 SMISMEMBER + SADD + PEXPIREAT per push)": claims,
         "pipelined SET NX PX (a key per id, the old claim)": pipelined(
             lambda pipe, kind, dedupe, fields: pipe.set(f"sms:seen:{dedupe}", 1, nx=True,
                                                         px=ttl)),

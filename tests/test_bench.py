@@ -88,7 +88,7 @@ def test_redis_cost_table_has_a_line_per_way(bad, letters):
     assert [name for name, _, _ in rows] == [
         "receiver script (claim + XADD per entry)", "receiver script without the claims",
         "pipelined XADD, the receiver's fields", "pipelined XADD, naive's 3 fields",
-        "native dedupe (3 SMISMEMBER + SADD per push)",
+        "native dedupe (3 SMISMEMBER + SADD + PEXPIREAT per push)",
         "pipelined SET NX PX (a key per id, the old claim)"], done.stdout
 
 
