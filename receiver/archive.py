@@ -393,18 +393,23 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _utc_today() -> date:
-    return datetime.now(timezone.utc).date()
+    return _day(int(time.time() // 86400))
 
 
 def _utc_day(timestamp: float) -> str:
     """The UTC day of a unix time, `YYYY-MM-DD`, as `_utc_today().isoformat()` gives it for
-    now; 0.3 us against 1.3 (each push asks for today's file)."""
+    now; 0.3 us against 1.3 for `datetime.now` (each push asks for today's file)."""
     return _day_name(int(timestamp // 86400))
+
+
+def _day(number: int) -> date:
+    """Day `number` of the unix epoch (unix time // 86400): the one definition of a UTC day."""
+    return _EPOCH + timedelta(days=number)
 
 
 @lru_cache(maxsize=4)
 def _day_name(number: int) -> str:
-    return (_EPOCH + timedelta(days=number)).isoformat()
+    return _day(number).isoformat()
 
 
 _EPOCH = date(1970, 1, 1)
