@@ -9,6 +9,7 @@ pipelined behind the script: still one round trip.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import struct
@@ -25,6 +26,8 @@ from hiredis import pack_command as _pack  # what redis-py's packer calls, minus
 from redis.cluster import RedisCluster
 
 Entry = tuple[str, str, Mapping[str, "str | bytes"]]  # (kind, dedupe id, fields)
+
+log = logging.getLogger("receiver")
 
 # RECEIVER_REDIS_DURABILITY: what "in Redis" means before the vendor gets its ack.
 DURABILITY = {
@@ -181,6 +184,38 @@ return table.concat(out)
 """
 
 
+# Until 2026-12-02 (1a4cd8b) each dedupe id was a string key of its own, `<prefix>:seen:<id>`
+# (`SET NX PX`), and nothing reads such keys now. So that an upgrade does not publish again
+# what the old version published within the window, a publisher adopts them before its first
+# publish or `known`: each page of SCAN's string keys under `<prefix>:seen:` goes into the
+# current slice's set of every window and is then deleted, in one script per page. Ids
+# adopted this way stay duplicates for at least a window from the upgrade. Once all are, the key
+# `<prefix>:seen-adopted` says so, and later publishers only check that it exists.
+# KEYS: the sets to add to, then the page's keys. ARGV: how many sets, the length of the
+# keys' common prefix, then each set's expiry (as the publish script sets it).
+ADOPT_LUA = """
+local nsets, skip = tonumber(ARGV[1]), tonumber(ARGV[2])
+local keys, ids, listed = {}, {}, {}
+for i = nsets + 1, #KEYS do
+  -- Not deleted since SCAN listed it, and not listed twice in this page (SCAN may repeat).
+  if not listed[KEYS[i]] and redis.call('TYPE', KEYS[i]).ok == 'string' then
+    listed[KEYS[i]] = true
+    keys[#keys + 1] = KEYS[i]
+    ids[#ids + 1] = string.sub(KEYS[i], skip + 1)
+  end
+end
+if #ids == 0 then return 0 end
+-- Added, then deleted: Redis does not undo what a failing script did before its error.
+for m = 1, nsets do
+  redis.call('SADD', KEYS[m], unpack(ids))
+  redis.call('PEXPIREAT', KEYS[m], ARGV[2 + m])
+end
+redis.call('DEL', unpack(keys))
+return #ids
+"""
+ADOPT_PAGE = 1000  # keys per SCAN and per script call (unpack() puts a page on Lua's stack)
+
+
 @dataclass(frozen=True)
 class Streams:
     """Stream and key names under a prefix (`sms` → `sms:dlr`, `sms:mo`, `sms:deadletter`)."""
@@ -193,6 +228,11 @@ class Streams:
     def seen(self, width_ms: int, index: int) -> str:
         """The dedupe set of ids published in slice `index` of a window cut in `width_ms`."""
         return f"{self.prefix}:seen:{width_ms}:{index}"
+
+    @property
+    def adopted(self) -> str:
+        """The key that says the key-per-id layout's claims were adopted (see ADOPT_LUA)."""
+        return f"{self.prefix}:seen-adopted"
 
     @property
     def all(self) -> tuple[str, str, str]:
@@ -233,6 +273,9 @@ class Publisher:
         self.wait = DURABILITY[durability]
         self.wait_ms = wait_ms
         self._script = client.register_script(PUBLISH_LUA)
+        self._adopt = client.register_script(ADOPT_LUA)
+        self._adopted = False  # the old layout's keys (see ADOPT_LUA); once per publisher
+        self._adopting = threading.Lock()
         # A plain Redis gets the lean path (_Line); a cluster client routes the script itself.
         self._line = None if isinstance(client, RedisCluster) else _Line(client)
 
@@ -246,6 +289,8 @@ class Publisher:
         """
         if not entries:
             return []
+        if not self._adopted:
+            self.adopt_old_claims()
         # KEYS: the (at most three) streams, the dedupe sets to check, those to claim in, and
         # those to retire that this publisher has not retired yet (once per slice, not per push).
         index = {kind: n for n, kind in enumerate(dict.fromkeys([e[0] for e in entries]), 1)}
@@ -329,8 +374,44 @@ class Publisher:
             retire.append(self.streams.seen(width, slice_ - 3))
         return checks, claims, expiries, retire
 
+    def adopt_old_claims(self) -> int:
+        """Move the claims of the key-per-id layout into the current sets (see ADOPT_LUA),
+        once per publisher; returns how many. Raises redis.RedisError (the next call tries
+        again): `publish` does not go on without it, so the push is spooled, not duplicated."""
+        with self._adopting:
+            if self._adopted:
+                return 0
+            _, claims, expiries, _ = self._sets(int(time.time() * 1000))
+            if not claims:  # no dedupe window: nothing reads claims, old or new
+                self._adopted = True
+                return 0
+            marker = self.streams.adopted
+            if self.client.exists(marker):  # done before: no SCAN of a large shared keyspace
+                self._adopted = True
+                return 0
+            head = f"{self.streams.prefix}:seen:"
+            pattern = "".join("\\" + c if c in "*?[]\\" else c for c in head) + "*"
+            args = [len(claims), len(head.encode()), *expiries]
+            adopted = 0
+            page: list[bytes] = []
+            for key in self.client.scan_iter(match=pattern, count=ADOPT_PAGE, _type="string"):
+                page.append(key)
+                if len(page) == ADOPT_PAGE:
+                    adopted += self._adopt(keys=[*claims, *page], args=args)
+                    page = []
+            if page:
+                adopted += self._adopt(keys=[*claims, *page], args=args)
+            self.client.set(marker, "1")  # no expiry: the old layout is gone for good
+            self._adopted = True
+        if adopted:
+            log.info("adopted %d dedupe ids of the key-per-id layout (%s<id>) into %s",
+                     adopted, head, ", ".join(claims))
+        return adopted
+
     def known(self, ids: Sequence[str]) -> list[bool]:
         """Per id, whether it was published within the window (what `publish` would skip)."""
+        if not self._adopted:
+            self.adopt_old_claims()
         checks = self._sets(int(time.time() * 1000))[0]
         if not ids or not checks:
             return [False] * len(ids)

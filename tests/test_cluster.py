@@ -9,6 +9,7 @@ from redis.cluster import RedisCluster
 
 from receiver import settings
 from receiver.redis_server import RedisServer
+from receiver.store import Publisher, Streams
 
 from .helpers import FORM, make_app
 
@@ -63,6 +64,19 @@ def test_pushes_land_on_a_cluster_with_a_hash_tagged_prefix(cluster, monkeypatch
     assert rc.xlen("{sms}:dlr") == 2
     assert rc.xlen("{sms}:deadletter") == 1  # the bad record, dead-lettered once
     assert not list((tmp_path / "spool").glob("*.spool"))  # published, not spooled
+
+
+def test_old_claims_are_adopted_on_a_cluster(cluster, monkeypatch, tmp_path):
+    """The key-per-id layout's claims (`{old}:seen:<id>`, in the prefix's slot) are found on
+    whichever node holds them and adopted: the record is a duplicate, the key is gone."""
+    rc = RedisCluster.from_url(cluster[0].url)
+    rc.set("{old}:seen:old-claim", "1", px=60_000)
+    publisher = Publisher(rc, Streams("{old}"), dedupe_ttl=60, retention=None)
+    entry = ("dlr", "old-claim", {"id": "old-claim"})
+    assert publisher.publish([entry, ("dlr", "new", {"id": "new"})]) == [False, True]
+    assert not rc.exists("{old}:seen:old-claim")
+    assert rc.exists("{old}:seen-adopted")
+    assert publisher.publish([entry]) == [False]
 
 
 def test_a_cluster_without_a_hash_tag_is_refused_at_start(monkeypatch):

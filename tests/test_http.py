@@ -300,6 +300,25 @@ def test_redis_down_spools_before_the_ack(app_factory, r, tmp_path):
     assert nothing_stored(r)
 
 
+def test_an_upgrade_from_the_key_per_id_layout_publishes_nothing_twice(app_factory, r):
+    """A report the version before 1a4cd8b published and claimed as `sms:seen:<id>`: pushed
+    again after the upgrade (the vendor retrying), it is a duplicate; a new one in the same
+    push is published."""
+    client = app_factory().test_client()
+    assert client.post("/push/topen", data=PUSH, content_type=FORM).data == b"ok"
+    [(_, fields)] = r.xrange("sms:dlr")
+    r.flushall()  # what the old version left instead: the stream entry and a key per id
+    r.xadd("sms:dlr", fields)
+    r.set(b"sms:seen:" + fields[b"id"], "1", px=48 * 3600 * 1000)
+    upgraded = app_factory().test_client()
+    retry = PUSH + b"0278387837488835,13900000001,DELIVRD|"
+    response = upgraded.post("/push/topen", data=retry, content_type=FORM)
+    assert (response.status_code, response.data) == (200, b"ok")
+    assert [f[b"mobile"] for _, f in r.xrange("sms:dlr")] == [b"+8613900000000",
+                                                               b"+8613900000001"]
+    assert not r.exists(b"sms:seen:" + fields[b"id"])
+
+
 @pytest.mark.parametrize("body", [PUSH, b"garbage", b""], ids=["push", "undecodable", "empty"])
 def test_redis_and_spool_down_is_503_and_nothing_acked(app_factory, r, tmp_path, body):
     blocker = tmp_path / "not-a-directory"

@@ -333,3 +333,89 @@ def test_a_set_no_longer_checked_is_retired_once_by_each_publisher(r, monkeypatc
         publisher.publish([entry("dlr", f"b{n}", mobile="1")])
     assert r.info("commandstats")["cmdstat_unlink"]["calls"] == unlinks + 1
     assert r.xlen("sms:dlr") == 5
+
+
+def old_claims(r, prefix: str, ids, ttl_ms: int = 60_000) -> None:
+    """Claims as the key-per-id layout (before 1a4cd8b) made them: `SET <prefix>:seen:<id> 1
+    NX PX <window>`."""
+    pipe = r.pipeline(transaction=False)
+    for dedupe in ids:
+        pipe.set(f"{prefix}:seen:{dedupe}", "1", nx=True, px=ttl_ms)
+    pipe.execute()
+
+
+def test_claims_of_the_key_per_id_layout_are_duplicates_after_an_upgrade(r):
+    """An id the old version claimed is skipped by the first publish; its key is gone, and the
+    id is in the current set for the whole window."""
+    old_claims(r, "sms", ["a", "b", "ü"])
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    batch = [entry("dlr", "a", mobile="1"), entry("dlr", "c", mobile="1"),
+             entry("dlr", "ü", mobile="1"), entry("dlr", "c", mobile="1")]
+    assert publisher.publish(batch) == [False, True, False, False]
+    assert [f[b"id"] for _, f in r.xrange("sms:dlr")] == [b"c"]
+    assert not r.exists("sms:seen:a", "sms:seen:b", "sms:seen:ü")
+    [ttl] = claims(r, "b")
+    assert 90_000 - 1_000 < ttl <= 120_000  # the set's own expiry, as if published now
+    # Done once for the prefix: a later publisher (another worker, a restart) does not SCAN.
+    assert r.get("sms:seen-adopted") == b"1" and r.ttl("sms:seen-adopted") == -1
+    scans = r.info("commandstats")["cmdstat_scan"]["calls"]
+    later = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    assert later.publish([entry("dlr", "d", mobile="1")]) == [True]
+    assert r.info("commandstats")["cmdstat_scan"]["calls"] == scans
+
+
+@pytest.mark.parametrize("how", ["publish", "known"])
+def test_claims_are_adopted_past_a_page_and_by_known_too(r, how):
+    ids = [f"id{n}" for n in range(2 * store.ADOPT_PAGE + 7)]
+    old_claims(r, "sms", ids)
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=60, retention=None)
+    if how == "publish":
+        assert publisher.publish([entry("dlr", i, mobile="1") for i in ids[::500]]) == \
+            [False] * len(ids[::500])
+    else:
+        assert publisher.known([ids[0], ids[-1], "other"]) == [True, True, False]
+    assert not list(r.scan_iter("sms:seen:id*"))
+    assert publisher.adopt_old_claims() == 0  # once per publisher
+    assert all(claims(r, i) for i in ids[::100])
+
+
+@pytest.mark.parametrize("prefix, other", [("q[1]*", "q1x"), ("a?b", "axb"),
+                                           ("{sms}", "{sms}x"), ("back\\slash", "backslash")])
+def test_only_the_prefixs_own_old_claims_are_adopted(r, prefix, other):
+    """The prefix is matched literally, glob characters included: another prefix's keys that
+    an unescaped pattern would match are left alone."""
+    old_claims(r, prefix, ["a"])
+    old_claims(r, other, ["a"])
+    publisher = Publisher(r, Streams(prefix), dedupe_ttl=60, retention=None)
+    assert publisher.adopt_old_claims() == 1
+    assert not r.exists(f"{prefix}:seen:a")
+    assert r.exists(f"{other}:seen:a")
+    assert publisher.publish([entry("dlr", "a", mobile="1")]) == [False]
+
+
+def test_an_adoption_that_fails_is_tried_again_and_nothing_is_published_meanwhile(r, monkeypatch):
+    """The set to adopt into is a list, so the adoption fails: the publish fails too
+    (the caller spools it) instead of publishing an id the old layout claimed; once the set
+    can be written, the next publish adopts and skips it."""
+    now = time.time()  # one slice throughout
+    monkeypatch.setattr(store, "time", types.SimpleNamespace(time=lambda: now,
+                                                             monotonic=time.monotonic))
+    old_claims(r, "sms", ["a"])
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=3600, retention=None)
+    [current] = publisher._sets(int(now * 1000))[1]
+    r.rpush(current, "in the way")
+    for _ in range(2):
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            publisher.publish([entry("dlr", "a", mobile="1")])
+    assert not r.exists("sms:dlr")
+    assert r.exists("sms:seen:a")  # the script failed whole: the claim is still there
+    r.delete(current)
+    assert publisher.publish([entry("dlr", "a", mobile="1")]) == [False]
+    assert not r.exists("sms:dlr")
+
+
+def test_without_a_dedupe_window_old_claims_are_left_alone(r):
+    old_claims(r, "sms", ["a"])
+    publisher = Publisher(r, Streams("sms"), dedupe_ttl=0, retention=None)
+    assert publisher.publish([entry("dlr", "a", mobile="1")]) == [True]
+    assert r.exists("sms:seen:a")
