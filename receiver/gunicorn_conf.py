@@ -25,7 +25,9 @@ bind = os.environ.get("RECEIVER_BIND", "0.0.0.0:8080")
 # 47,200 / 53,100 / 60,100 records/s for 1, 2 and 4 workers, in line with those; that of
 # 091938, on another machine: 74,500 / 100,200 / 81,800 (p99 49 / 82 / 208 ms); that of
 # 142334, on a third: 58,600 / 58,900 / 64,200 (p99 62 / 133 / 264 ms); that of 161348, on
-# a fourth (Intel): 139,800 / 147,700 / 144,700 (p99 25 / 50 / 112 ms), bound by Redis' core.
+# a fourth (Intel): 139,800 / 147,700 / 144,700 (p99 25 / 50 / 112 ms), bound by Redis' core;
+# those of 175803 and 182446, on a fifth (AMD): 108,900 / 125,500 / 118,900 and 102,800 /
+# 107,500 / 109,700 (p99 36 / 70 / 165 and 39 / 75 / 160 ms).
 # gevent workers did more in absolute terms (4,472 single req/s, 104,500 records/s) but are
 # not the default: the per-thread Redis connection becomes one per greenlet, that is a new
 # Redis connection for each vendor connection, and while the spool fsyncs (Redis down) every
