@@ -66,7 +66,7 @@ def test_pushes_land_on_a_cluster_with_a_hash_tagged_prefix(cluster, monkeypatch
     assert not list((tmp_path / "spool").glob("*.spool"))  # published, not spooled
 
 
-def test_old_claims_are_adopted_on_a_cluster(cluster, monkeypatch, tmp_path):
+def test_old_claims_are_adopted_on_a_cluster(cluster):
     """The key-per-id layout's claims (`{old}:seen:<id>`, in the prefix's slot) are found on
     whichever node holds them and adopted: the record is a duplicate, the key is gone."""
     rc = RedisCluster.from_url(cluster[0].url)

@@ -393,7 +393,7 @@ def test_only_the_prefixs_own_old_claims_are_adopted(r, prefix, other):
     assert publisher.publish([entry("dlr", "a", mobile="1")]) == [False]
 
 
-def test_an_adoption_that_fails_is_tried_again_and_nothing_is_published_meanwhile(r, monkeypatch):
+def test_a_failed_adoption_is_tried_again_and_nothing_is_published_meanwhile(r, monkeypatch):
     """The set to adopt into is a list, so the adoption fails: the publish fails too
     (the caller spools it) instead of publishing an id the old layout claimed; once the set
     can be written, the next publish adopts and skips it."""
@@ -408,7 +408,7 @@ def test_an_adoption_that_fails_is_tried_again_and_nothing_is_published_meanwhil
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             publisher.publish([entry("dlr", "a", mobile="1")])
     assert not r.exists("sms:dlr")
-    assert r.exists("sms:seen:a")  # the script failed whole: the claim is still there
+    assert r.exists("sms:seen:a")  # the script failed before its DEL: the claim is kept
     r.delete(current)
     assert publisher.publish([entry("dlr", "a", mobile="1")]) == [False]
     assert not r.exists("sms:dlr")
