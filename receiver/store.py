@@ -9,6 +9,7 @@ pipelined behind the script: still one round trip.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -230,6 +231,11 @@ class Streams:
         return f"{self.prefix}:seen:{width_ms}:{index}"
 
     @property
+    def old_seen(self) -> str:
+        """What the key-per-id layout's claim keys start with, `<prefix>:seen:` (see ADOPT_LUA)."""
+        return f"{self.prefix}:seen:"
+
+    @property
     def adopted(self) -> str:
         """The key that says the key-per-id layout's claims were adopted (see ADOPT_LUA)."""
         return f"{self.prefix}:seen-adopted"
@@ -382,30 +388,27 @@ class Publisher:
             if self._adopted:
                 return 0
             _, claims, expiries, _ = self._sets(int(time.time() * 1000))
-            if not claims:  # no dedupe window: nothing reads claims, old or new
-                self._adopted = True
-                return 0
-            marker = self.streams.adopted
-            if self.client.exists(marker):  # done before: no SCAN of a large shared keyspace
-                self._adopted = True
-                return 0
-            head = f"{self.streams.prefix}:seen:"
-            pattern = "".join("\\" + c if c in "*?[]\\" else c for c in head) + "*"
-            args = [len(claims), len(head.encode()), *expiries]
+            # Nothing to do without a dedupe window (nothing reads claims, old or new), nor
+            # once done for the prefix (no SCAN of a large shared keyspace on every start).
             adopted = 0
-            page: list[bytes] = []
-            for key in self.client.scan_iter(match=pattern, count=ADOPT_PAGE, _type="string"):
-                page.append(key)
-                if len(page) == ADOPT_PAGE:
-                    adopted += self._adopt(keys=[*claims, *page], args=args)
-                    page = []
-            if page:
-                adopted += self._adopt(keys=[*claims, *page], args=args)
-            self.client.set(marker, "1")  # no expiry: the old layout is gone for good
+            if claims and not self.client.exists(self.streams.adopted):
+                adopted = self._move_old_claims(claims, expiries)
             self._adopted = True
         if adopted:
             log.info("adopted %d dedupe ids of the key-per-id layout (%s<id>) into %s",
-                     adopted, head, ", ".join(claims))
+                     adopted, self.streams.old_seen, ", ".join(claims))
+        return adopted
+
+    def _move_old_claims(self, claims: list[str], expiries: list[int]) -> int:
+        """SCAN the old claim keys, one ADOPT_LUA per page, then set the marker."""
+        head = self.streams.old_seen
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in head) + "*"
+        args = [len(claims), len(head.encode()), *expiries]
+        keys = self.client.scan_iter(match=pattern, count=ADOPT_PAGE, _type="string")
+        adopted = 0
+        while page := list(itertools.islice(keys, ADOPT_PAGE)):
+            adopted += self._adopt(keys=[*claims, *page], args=args)
+        self.client.set(self.streams.adopted, "1")  # no expiry: the old layout is gone for good
         return adopted
 
     def known(self, ids: Sequence[str]) -> list[bool]:
