@@ -6,6 +6,12 @@ Real pushes put raw GB2312 bytes (doc 003) and literal spaces (doc 003's own exa
 percent-encodes exactly those bytes in the request target before gunicorn validates the line;
 the query then decodes to the bytes the vendor sent. Conforming request lines are untouched,
 and everything else gunicorn checks still applies.
+
+gunicorn >= 25 parses with a C extension instead when `gunicorn_h1c` is installed (what
+`pip install gunicorn[fast]` adds), and that parser never calls `parse_request_line`: the repair
+would not run and such pushes would be answered 400 again. So the receiver keeps gunicorn on
+its Python parser: `http_parser = "python"` in receiver/gunicorn_conf.py, and, for a gunicorn
+started without that file, `install()` turns the fast parser's check off in the process too.
 """
 from __future__ import annotations
 
@@ -40,3 +46,11 @@ def install() -> None:
 
     parse_request_line.receiver_tolerant = True
     message.Request.parse_request_line = parse_request_line
+    # gunicorn >= 25 asks this per request whether to use gunicorn_h1c's parser (see above).
+    if hasattr(message, "_check_fast_parser"):
+        message._check_fast_parser = _python_parser_only
+
+
+def _python_parser_only(cfg: object) -> bool:
+    """gunicorn's fast-parser check, always no: only the Python parser repairs the line."""
+    return False

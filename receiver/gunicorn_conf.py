@@ -43,6 +43,11 @@ keepalive = 5
 # Vendor bodies are small forms; refuse absurd request lines and headers early.
 limit_request_line = 8190
 limit_request_fields = 100
+# gunicorn's Python parser, even when gunicorn_h1c (`gunicorn[fast]`) is installed: its C parser
+# skips the request-line repair of receiver/gunicorn_compat.py, and smsadmin's raw GB2312 and
+# spaces in the URL would be answered 400 and lost. (gunicorn < 25 has neither the setting nor
+# the C parser, and ignores the name.)
+http_parser = "python"
 # One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections over the
 # workers. On one shared socket gthread workers accept greedily: under wrk's 4 keep-alive
 # connections one of 2 workers took all 4 in 5 of 6 runs (its peer idled at 0.1 s of CPU)

@@ -49,12 +49,13 @@ def wait_for(check: Callable[[], T], timeout: float, what: str | Callable[[], st
 
 
 def gunicorn_command(port: int, workers: int = 1, *, bind: str | None = None,
-                     script: bool = False) -> list[str]:
-    """gunicorn on wsgi:app with the receiver's config, bound to 127.0.0.1:<port> (or `bind`),
-    run as `python -m gunicorn` or, with `script`, as the `gunicorn` script deploy/ uses."""
+                     script: bool = False, config: bool = True) -> list[str]:
+    """gunicorn on wsgi:app with the receiver's config (or, without `config`, gunicorn's own
+    defaults), bound to 127.0.0.1:<port> (or `bind`), run as `python -m gunicorn` or, with
+    `script`, as the `gunicorn` script deploy/ uses."""
     launcher = ([str(Path(sys.executable).with_name("gunicorn"))] if script
                 else [sys.executable, "-m", "gunicorn"])
-    return [*launcher, "-c", "python:receiver.gunicorn_conf",
+    return [*launcher, *(["-c", "python:receiver.gunicorn_conf"] if config else []),
             "--bind", bind or f"127.0.0.1:{port}", "--workers", str(workers), "wsgi:app"]
 
 
@@ -130,15 +131,16 @@ class Process:
 
 
 def start_gunicorn(port: int, redis_url: str, *, workers: int = 1, timeout: float = 30.0,
-                   **env: str) -> Process:
-    """gunicorn serving the receiver on `port`, answering /healthz, against `redis_url`.
+                   config: bool = True, **env: str) -> Process:
+    """gunicorn serving the receiver on `port`, answering /healthz, against `redis_url`
+    (with the receiver's config unless `config` is False: see `gunicorn_command`).
 
     Unless `env` says otherwise, the receiver's data (spool) and gunicorn's control socket go
     to a fresh temporary directory, not the repository or $HOME (shared with other servers).
     """
     scratch = tempfile.mkdtemp(prefix="e2e-gunicorn-")
     env = {"RECEIVER_DATA_DIR": scratch, "XDG_RUNTIME_DIR": scratch, **env}
-    server = Process(gunicorn_command(port, workers),
+    server = Process(gunicorn_command(port, workers, config=config),
                      clean_env(RECEIVER_REDIS_URL=redis_url, **env))
     server.scratch.append(scratch)
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
@@ -89,6 +91,40 @@ def test_smsadmin_get_raw_gb2312_and_literal_spaces_in_the_request_line(server, 
         ("smsadmin", "+8613802102102", "退订", "ID", "123456789")
     assert "sent_at" not in mo  # 0000-00-00 00:00:00 is no time: left out, record kept
     assert entries(r, "sms:deadletter") == []
+
+
+def test_the_request_line_is_repaired_under_gunicorn_without_the_receivers_config(redis_server, r):
+    # `gunicorn wsgi:app` alone, gunicorn_h1c installed (see the test below): gunicorn would
+    # pick its C parser, which skips the repair; gunicorn_compat turns that choice off.
+    port = e2e.free_port()
+    target = (b"/push/smsadmin?Class=mo&SmsName=ID&Mobile=13802102102&Message="
+              + "退订".encode("gb2312") + b"&LinkId=1& RevertTime=0000-00-00 00:00:00")
+    with e2e.start_gunicorn(port, redis_server.url, config=False, timeout=TIMEOUT):
+        answer = e2e.request(port, e2e.http_request("GET", target))
+    assert (answer.status, answer.body) == (200, b"ok")
+    [mo] = entries(r, "sms:mo")
+    assert (mo["mobile"], mo["text"], mo["link_id"]) == ("+8613802102102", "退订", "1")
+
+
+def test_gunicorn_would_use_its_c_parser_but_the_receiver_keeps_the_python_one():
+    # What makes the two tests above the fast parser's case: gunicorn_h1c is installed (the
+    # test extra), so gunicorn on its defaults would parse with it. The receiver's config
+    # says python, and gunicorn_compat.install() says no whatever the config.
+    probe = """
+import sys
+from gunicorn.config import Config
+from gunicorn.http import message
+from receiver import gunicorn_compat, gunicorn_conf
+ours = Config()
+ours.set("http_parser", gunicorn_conf.http_parser)
+print(message._check_fast_parser(Config()), message._check_fast_parser(ours))
+gunicorn_compat.install()
+print(message._check_fast_parser(Config()))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=TIMEOUT, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "False"]
 
 
 def test_smsadmin_get_report_with_a_space_in_the_time(server, r):
