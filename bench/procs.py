@@ -16,6 +16,15 @@ ROOT = Path(__file__).resolve().parent.parent
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def parser_options() -> list[str]:
+    """gunicorn's Python request parser for every app, as the receiver's config asks for it
+    (receiver/gunicorn_conf.py): with gunicorn_h1c installed the other apps would otherwise
+    parse with its C parser and the receiver not. (gunicorn < 25 has only the Python one.)"""
+    from gunicorn.config import KNOWN_SETTINGS
+    return (["--http-parser", "python"]
+            if any(setting.name == "http_parser" for setting in KNOWN_SETTINGS) else [])
+
+
 def cpu_set(text: str) -> set[int]:
     """The cpus of a taskset-style list: `3`, `0-2`, `0,2-3`."""
     cpus: set[int] = set()
@@ -89,12 +98,12 @@ class Gunicorn:
         # The same worker settings for every app: worker class and threads as asked, a
         # listening socket per worker (SO_REUSEPORT, as the receiver's defaults: on one shared
         # socket one gthread worker often takes all of wrk's connections), a deep backlog, no
-        # access log, warnings only.
+        # access log, warnings only, the Python request parser (see parser_options).
         command = [sys.executable, "-m", "gunicorn", "--worker-class", self.worker_class,
                    "--threads", str(self.threads), "--reuse-port",
                    "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
                    "--backlog", "2048", "--timeout", "60", "--log-level", "warning",
-                   "--error-logfile", "-", self.app]
+                   "--error-logfile", "-", *parser_options(), self.app]
         if self.cpus:
             command = ["taskset", "-c", self.cpus] + command
         path = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
