@@ -111,7 +111,6 @@ def test_gunicorn_would_use_its_c_parser_but_the_receiver_keeps_the_python_one()
     # test extra), so gunicorn on its defaults would parse with it. The receiver's config
     # says python, and gunicorn_compat.install() says no whatever the config.
     probe = """
-import sys
 from gunicorn.config import Config
 from gunicorn.http import message
 from receiver import gunicorn_compat, gunicorn_conf
