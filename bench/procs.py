@@ -17,11 +17,13 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def parser_options() -> list[str]:
-    """gunicorn's Python request parser for every app, as the receiver's config asks for it
-    (receiver/gunicorn_conf.py): with gunicorn_h1c installed the other apps would otherwise
-    parse with its C parser and the receiver not. (gunicorn < 25 has only the Python one.)"""
+    """The request parser the receiver's config asks for (receiver/gunicorn_conf.py), for every
+    app: with gunicorn_h1c installed the other apps would otherwise parse with its C parser and
+    the receiver not. (gunicorn < 25 has no such setting, only the Python parser.)"""
     from gunicorn.config import KNOWN_SETTINGS
-    return (["--http-parser", "python"]
+
+    from receiver.gunicorn_conf import http_parser
+    return (["--http-parser", http_parser]
             if any(setting.name == "http_parser" for setting in KNOWN_SETTINGS) else [])
 
 
