@@ -12,7 +12,7 @@ import click
 
 from . import settings as _settings
 from .archive import archive_cli, replay
-from .redis_server import RedisServer, ServerNotFound
+from .redis_server import RedisServer, ServerNotFound, free_port
 
 
 @click.group()
@@ -51,7 +51,9 @@ def serve(port: int, host: str, workers: int | None) -> None:
     try:
         if not env.get("RECEIVER_REDIS_URL"):
             try:
-                server = RedisServer(config.data_dir / "redis", persistent=True).start()
+                # Not on the port gunicorn is about to bind: the kernel can hand it out.
+                server = RedisServer(config.data_dir / "redis", persistent=True,
+                                     port=free_port(avoid={port})).start()
             except (ServerNotFound, RuntimeError) as problem:
                 raise click.ClickException(f"cannot start the embedded Redis: {problem}")
             env["RECEIVER_REDIS_URL"] = server.url

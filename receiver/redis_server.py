@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Collection
 
 import redis
 
@@ -80,10 +81,15 @@ def stop_process(process: subprocess.Popen, timeout: float) -> int | None:
     return process.returncode
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_port(avoid: Collection[int] = ()) -> int:
+    """A TCP port free on 127.0.0.1 right now, and none of `avoid`: ports not yet bound that
+    something else is about to bind (the kernel may hand out such a port again)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in avoid:
+            return port
 
 
 class RedisServer:

@@ -20,17 +20,10 @@ from typing import Callable, Iterable, Mapping, TypeVar
 
 import redis
 
-from receiver.redis_server import stop_process
+from receiver.redis_server import free_port, stop_process  # noqa: F401 (free_port: for the tests)
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository root: wsgi.py lives there
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(check: Callable[[], T], timeout: float, what: str | Callable[[], str],

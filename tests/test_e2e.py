@@ -12,7 +12,7 @@ from urllib.parse import unquote_to_bytes
 import pytest
 import redis
 
-from receiver.redis_server import RedisServer
+from receiver.redis_server import RedisServer, free_port
 
 from . import e2e
 from .helpers import FORM, entries
@@ -413,6 +413,16 @@ def test_serve_embedded_redis_is_durable_across_restarts(tmp_path):
         for pid in family:
             if not e2e.gone(pid):
                 e2e.kill(pid, signal.SIGKILL)
+
+
+def test_the_embedded_redis_never_takes_the_port_serve_is_about_to_bind():
+    # `receiver serve --port P` starts its Redis before gunicorn binds P, and the kernel can
+    # hand out an unbound P as a free port (seen in CI: "127.0.0.1:42383 is already in use").
+    # Here every port but a few free ones is to be avoided: a port picked without regard to
+    # `avoid` is one of them almost surely.
+    allowed = {free_port() for _ in range(200)}
+    avoid = set(range(1, 65536)) - allowed
+    assert {free_port(avoid=avoid) for _ in range(20)} <= allowed
 
 
 def test_serve_rejects_an_invalid_setting(tmp_path):
