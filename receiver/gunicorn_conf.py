@@ -62,6 +62,15 @@ accesslog = "-"
 errorlog = "-"
 
 
+def when_ready(server) -> None:
+    """Name the address served. With a socket per worker the master holds none, and gunicorn's
+    own line reads `Listening at:  (<pid>)`."""
+    if not server.LISTENERS:
+        served = ", ".join(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+                           for host, port in server.cfg.address)
+        server.log.info("Listening at: %s (a socket per worker, SO_REUSEPORT)", served)
+
+
 def on_starting(server) -> None:
     """Refuse a port that is already taken, with a clear error.
 

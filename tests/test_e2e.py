@@ -289,6 +289,9 @@ def test_binds_the_given_port_and_a_second_server_there_fails(server, redis_serv
     # Listening on exactly that port, one SO_REUSEPORT socket per worker (the kernel spreads
     # connections over them; a shared socket let one gthread worker take them all).
     assert len(e2e.listen_queues(server.port)) == 2
+    # ... and saying so (gunicorn's own line names no address then).
+    assert f"Listening at: http://127.0.0.1:{server.port} (a socket per worker" in \
+        server.process.output()
     second = e2e.Process(e2e.gunicorn_command(server.port, 1),
                          e2e.clean_env(RECEIVER_REDIS_URL=redis_server.url,
                                        XDG_RUNTIME_DIR=str(tmp_path)))
