@@ -135,7 +135,11 @@ def markdown(result: Result) -> str:
         lines += ["", f"Pushes/s ratio, receiver batch ÷ naive batch: {pushes:.2f}. Records/s "
                   f"counts entries actually added: the receiver adds {kept} of each "
                   f"{result.batch}-record push (it skips the {result.batch - kept} in-push "
-                  f"duplicates), the naive handler all {result.batch}."]
+                  f"duplicates), the naive handler all {result.batch}. The naive and contract "
+                  f"handlers pack each record's XADD with redis-py "
+                  f"{result.machine.get('redis-py', '?')}, so their records/s move with its "
+                  f"releases (bench/README.md, *How to read the table*); the receiver packs "
+                  f"its own."]
     hello, floor, single = (result.row(name) for name in ("hello", "floor single", "receiver single"))
     if floor and floor.runs:
         lines += ["", "Where the single-push time goes: one Redis round trip (floor single: a bare "
@@ -214,7 +218,8 @@ def plot(result: Result, path: Path) -> None:
         if curve == "workers":
             axis.set_xticks(sorted({p[0] for pts in data[curve].values() for p in pts}) or [1])
     figure.suptitle(f"{result.machine.get('cpu', '')}, {result.machine.get('cpus', '?')} cpus — "
-                    f"{result.started}", fontsize=9)
+                    f"{result.started} — naive on redis-py {result.machine.get('redis-py', '?')}",
+                    fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
