@@ -94,6 +94,19 @@ def test_redis_cost_table_has_a_line_per_way(bad, letters):
         "pipelined SET NX PX (a key per id, the old claim)"], done.stdout
 
 
+def test_pack_cost_counts_what_each_handler_packs_through_redis_py():
+    """bench/pack_cost.py runs the three batch handlers in process and stores every entry;
+    the naive and contract handlers' commands go through redis-py's packer (an XADD per
+    record, and the contract's SADD and PEXPIRE), the receiver's never do."""
+    done = subprocess.run([sys.executable, "-m", "bench.pack_cost", "--records", "20",
+                           "--pushes", "3", "--passes", "1"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "(entries stored: 180 of 180)" in done.stdout, done.stdout
+    rows = re.findall(r"^\| (naive|contract|receiver) \| [\d.]+ \| (\d+) \|", done.stdout, re.M)
+    assert rows == [("naive", "20"), ("contract", "22"), ("receiver", "0")], done.stdout
+
+
 def test_missing_load_generator_is_named_with_its_install(tmp_path):
     done = bench("--quick", "--wrk", str(tmp_path / "no-wrk"), "--out", str(tmp_path),
                  timeout=60)
