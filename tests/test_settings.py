@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
@@ -181,7 +182,10 @@ def test_config_file_values_do_not_outlive_it(monkeypatch, tmp_path):
 
 def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     """Run the installed `receiver serve` console script with these settings."""
-    script = shutil.which("receiver")
+    # This interpreter's own script first: `.venv/bin/python -m pytest` without the venv on
+    # PATH would otherwise find none, or another environment's.
+    script = shutil.which("receiver", path=os.pathsep.join(
+        [str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     assert script, "the `receiver` console script is not installed in this environment"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("RECEIVER_")}
     # A Redis URL, so a wrongly accepted setting would start gunicorn rather than a Redis.
