@@ -110,12 +110,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows[name]["redis-py"].append(packing.seconds * 1e6 / records)
                 rows[name]["hiredis"].append(hiredis_seconds(packing.commands) * 1e6 / records)
                 rows[name]["commands"].append(len(packing.commands) / args.pushes)
-        stored = {key.decode(): redis.Redis(port=server.port).xlen(key)
-                  for key in (b"sms:dlr", b"sms:deadletter")}
+        from receiver.store import Streams
+        redis_client = redis.Redis(port=server.port)
+        stored = sum(redis_client.xlen(key) for key in Streams().all)
     expected = args.passes * args.pushes * sum(entries for _, _, entries in handlers.values())
     print(f"redis-py {redis.__version__}, hiredis {hiredis.__version__}: thread CPU per record "
           f"of a {args.records}-record push, {args.pushes} pushes per handler, median of "
-          f"{args.passes} passes in turns (entries stored: {sum(stored.values())} of "
+          f"{args.passes} passes in turns (entries stored: {stored} of "
           f"{expected}):\n")
     print("| handler | µs per record, whole push | commands per push through redis-py's "
           "packer | µs per record in redis-py's pack_commands | hiredis.pack_command alone, "
@@ -125,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         push, commands = (statistics.median(figures[key]) for key in ("push", "commands"))
         if commands:
             packer, bare = (statistics.median(figures[key]) for key in ("redis-py", "hiredis"))
-            cells = f"{packer:.1f} | {bare:.1f} | {packer / bare:.1f}" if bare else \
-                f"{packer:.1f} | {bare:.1f} | –"
+            cells = f"{packer:.1f} | {bare:.1f} | {packer / bare if bare else float('nan'):.1f}"
         else:  # the receiver: its one EVALSHA per push is packed by hiredis.pack_command
             cells = "– | – | –"
         print(f"| {name} | {push:.1f} | {commands:g} | {cells} |")
