@@ -31,7 +31,8 @@ bind = os.environ.get("RECEIVER_BIND", "0.0.0.0:8080")
 # (AMD): 108,200 / 110,900 / 104,200 (p99 41 / 76 / 166 ms); those of 033146 and 034452, on
 # a seventh (AMD): 67,100 / 62,100 / 74,900 and 71,200 / 82,300 / 75,200 (p99 58 / 116 / 209
 # and 54 / 102 / 215 ms); that of 183609, on an eighth (AMD): 106,600 / 114,600 / 124,300
-# (p99 37 / 72 / 132 ms).
+# (p99 37 / 72 / 132 ms); those of 203515 and 204830, on a ninth (AMD): 116,800 / 131,300 /
+# 131,000 and 116,600 / 128,100 / 127,400 (p99 32 / 59 / 121 and 32 / 66 / 143 ms).
 # gevent workers did more in absolute terms (4,472 single req/s, 104,500 records/s) but are
 # not the default: the per-thread Redis connection becomes one per greenlet, that is a new
 # Redis connection for each vendor connection, and while the spool fsyncs (Redis down) every
